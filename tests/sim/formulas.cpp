@@ -1,0 +1,1 @@
+#include "layerpipe_test.hpp"  // filled in by its owner
