@@ -1,0 +1,31 @@
+// layerpipe/layerpipe.hpp — umbrella over the core: schedules, simulation and text/trace I/O.
+//
+// Never includes CUDA, Thrust or MPI headers; those backends have their own entry headers.
+//
+//   #include <layerpipe/layerpipe.hpp>
+//   auto s = layerpipe::one_f_one_b(4, 8);
+//   layerpipe::validate(s);
+//   auto costs = layerpipe::cost_model::uniform({1.0, 1.0, 1.0});
+//   auto m = layerpipe::measure(s, layerpipe::simulate(s, costs), costs);
+#pragma once
+
+#include <layerpipe/core/config.hpp>
+#include <layerpipe/core/error.hpp>
+#include <layerpipe/core/version.hpp>
+
+#include <layerpipe/schedule/action.hpp>
+#include <layerpipe/schedule/families.hpp>
+#include <layerpipe/schedule/generators.hpp>
+#include <layerpipe/schedule/lower.hpp>
+#include <layerpipe/schedule/placement.hpp>
+#include <layerpipe/schedule/schedule.hpp>
+#include <layerpipe/schedule/timeline.hpp>
+#include <layerpipe/schedule/validate.hpp>
+
+#include <layerpipe/sim/cost_model.hpp>
+#include <layerpipe/sim/metrics.hpp>
+#include <layerpipe/sim/simulate.hpp>
+
+#include <layerpipe/io/chrome_trace.hpp>
+#include <layerpipe/io/csv.hpp>
+#include <layerpipe/io/text_grid.hpp>

@@ -1,0 +1,143 @@
+// layerpipe/schedule/families.hpp — schedule families by name: the registry behind command-line
+// tools, configuration files and sweeps.
+//
+//   layerpipe::schedule_params p;
+//   p.devices = 4; p.micro_batches = 8; p.chunks = 2;
+//   layerpipe::schedule s = layerpipe::make_schedule("Interleaved-1F1B", p);   // or "vpp"
+//   for (const auto& f : layerpipe::schedule_families()) std::cout << f.name << ": " << f.summary << '\n';
+//
+// Names are matched case-insensitively with '-', '_' and ' ' ignored ("PipeDream_Flush" finds
+// 1F1B). Canonical names and aliases:
+//   gpipe
+//   1f1b              pipedream-flush, dapple, one-f-one-b
+//   interleaved-1f1b  interleaved, interleaved1f1b, vpp, virtual-pipeline, megatron-interleaved
+//   looped-bfs        loopedbfs, bfs, breadth-first
+// Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0): a
+// family without chunks rejects chunks != 1 instead of silently ignoring it.
+//
+// Adding a family: write its generator header, include it here, and add one row to
+// detail::family_table (name, aliases, summary, uses_chunks, maker).
+#pragma once
+
+#include <layerpipe/core/error.hpp>
+#include <layerpipe/schedule/gpipe.hpp>
+#include <layerpipe/schedule/interleaved_1f1b.hpp>
+#include <layerpipe/schedule/looped_bfs.hpp>
+#include <layerpipe/schedule/one_f_one_b.hpp>
+#include <layerpipe/schedule/schedule.hpp>
+
+#include <array>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace layerpipe {
+
+/// Everything a family may need; a family rejects parameters it does not use unless they keep
+/// their defaults.
+struct schedule_params {
+  int devices = 1;        ///< P
+  int micro_batches = 1;  ///< M
+  int chunks = 1;         ///< V: stages per device, for families with chunks
+  int group_size = 0;     ///< Megatron micro-batch group size (interleaved-1f1b); 0 = automatic
+  pass_mode mode = pass_mode::training;
+};
+
+/// One registry entry.
+struct family_info {
+  std::string_view name;     ///< canonical name, lowercase ("1f1b")
+  std::string_view aliases;  ///< comma-separated, lowercase ("pipedream-flush,dapple,...")
+  std::string_view summary;  ///< one line for listings
+  bool uses_chunks;          ///< takes V = schedule_params::chunks
+  /// Builds the schedule; parameters are already checked against uses_chunks.
+  schedule (*make)(const schedule_params&) = nullptr;
+};
+
+namespace detail {
+[[noreturn]] inline void reject_group_size(std::string_view family, int group_size) {
+  fail("schedule '", family, "' has no micro-batch group size: leave group_size = 0, got ", group_size,
+       " (only interleaved-1f1b takes one)");
+}
+inline schedule make_gpipe(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("gpipe", p.group_size);
+  return gpipe(p.devices, p.micro_batches, p.mode);
+}
+inline schedule make_one_f_one_b(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("1f1b", p.group_size);
+  return one_f_one_b(p.devices, p.micro_batches, p.mode);
+}
+inline schedule make_interleaved_1f1b(const schedule_params& p) {
+  return interleaved_1f1b(p.devices, p.micro_batches, p.chunks, {p.group_size, p.mode});
+}
+inline schedule make_looped_bfs(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("looped-bfs", p.group_size);
+  return looped_bfs(p.devices, p.micro_batches, p.chunks, p.mode);
+}
+
+inline constexpr std::array family_table{
+    family_info{"gpipe", "", "GPipe: all forwards, then all backwards; peak M activations", false, make_gpipe},
+    family_info{"1f1b", "pipedream-flush,dapple,one-f-one-b",
+                "1F1B (PipeDream-Flush, DAPPLE): warm-up, one forward one backward, cool-down; peak min(P-d, M)",
+                false, make_one_f_one_b},
+    family_info{"interleaved-1f1b", "interleaved,interleaved1f1b,vpp,virtual-pipeline,megatron-interleaved",
+                "interleaved 1F1B (Megatron virtual pipeline): V chunks per device, bubble (P-1)/(VM+P-1)", true,
+                make_interleaved_1f1b},
+    family_info{"looped-bfs", "loopedbfs,bfs,breadth-first",
+                "looped BFS: each chunk runs all micro-batches before the next; peak M activations", true,
+                make_looped_bfs},
+};
+
+/// Lowercase, with '-', '_' and ' ' dropped: the form names are compared in.
+inline std::string normalize_family_name(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '-' || c == '_' || c == ' ') continue;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+}  // namespace detail
+
+/// Every registered family, in a fixed order.
+inline std::span<const family_info> schedule_families() noexcept { return detail::family_table; }
+
+/// The family named `name` (a canonical name or an alias, case-insensitive, '-', '_' and ' '
+/// ignored). Throws layerpipe::error listing every valid name and alias.
+inline const family_info& find_family(std::string_view name) {
+  const std::string wanted = detail::normalize_family_name(name);
+  for (const family_info& f : detail::family_table) {
+    if (!wanted.empty() && detail::normalize_family_name(f.name) == wanted) return f;
+    std::string_view rest = f.aliases;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const std::string_view alias = rest.substr(0, comma);
+      if (!wanted.empty() && detail::normalize_family_name(alias) == wanted) return f;
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    }
+  }
+  std::string valid;
+  for (const family_info& f : detail::family_table) {
+    if (!valid.empty()) valid += "; ";
+    valid += f.name;
+    if (!f.aliases.empty()) {
+      valid += " (";
+      for (char c : f.aliases) valid += c == ',' ? std::string_view(", ") : std::string_view(&c, 1);
+      valid += ')';
+    }
+  }
+  detail::fail("unknown schedule '", name, "'; valid names: ", valid);
+}
+
+/// Builds the schedule of family `name` (see find_family). A family without chunks rejects
+/// chunks != 1; the generator rejects everything else it does not allow.
+inline schedule make_schedule(std::string_view name, const schedule_params& params) {
+  const family_info& f = find_family(name);
+  if (!f.uses_chunks && params.chunks != 1)
+    detail::fail("schedule '", f.name, "' has one stage per device and takes no chunks: leave chunks = 1, got V = ",
+                 params.chunks, " (interleaved-1f1b and looped-bfs take chunks)");
+  return f.make(params);
+}
+
+}  // namespace layerpipe

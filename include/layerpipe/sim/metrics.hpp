@@ -1,0 +1,239 @@
+// layerpipe/sim/metrics.hpp — figures of merit of a schedule and one of its timelines.
+//
+// Bubbles in both definitions (REFERENCE §6): the wall-clock bubble ratio (makespan − busy time
+// of the busiest device) / makespan, and each device's span idle (last end − first start − busy).
+// Peak in-flight activations are order-based: F adds its activation, B frees it; with a split
+// backward W frees it and I does not, or (zero-bubble accounting) I frees a share and W the rest.
+// Messages are the cross-device transfers; the critical path is the chain of spans that made the
+// last one end when it did. Every rule comes from the execution engine's requirement functions,
+// so simulated and measured timelines are read the same way.
+//
+//   auto s = layerpipe::one_f_one_b(4, 8);
+//   auto costs = layerpipe::cost_model::uniform({1, 1, 1});
+//   auto m = layerpipe::measure(s, layerpipe::simulate(s, costs), costs);
+//   m.bubble_ratio;                   // (P − 1)/(M + P − 1) = 3/11
+//   m.devices[0].peak_activations;    // min(P − d, M) = 4
+#pragma once
+
+#include <layerpipe/core/error.hpp>
+#include <layerpipe/schedule/detail/engine.hpp>
+#include <layerpipe/schedule/schedule.hpp>
+#include <layerpipe/schedule/timeline.hpp>
+#include <layerpipe/sim/cost_model.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+#include <vector>
+
+namespace layerpipe {
+
+struct device_metrics {
+  double busy = 0.0;         ///< summed duration of compute spans (F, B, I, W, OVERLAP_F_B, U)
+  double first_start = 0.0;  ///< start of the first compute span (0 if none)
+  double last_end = 0.0;     ///< end of the last compute span (0 if none)
+  double idle = 0.0;         ///< wall-clock idle: makespan − busy
+  double span_idle = 0.0;    ///< last_end − first_start − busy
+  double peak_activations = 0.0;      ///< stage-units: a chunk counts 1/V_d, V_d = stages on the device
+  int peak_activation_count = 0;      ///< (stage, micro-batch) activations held at once
+  double peak_activation_bytes = 0.0; ///< from the cost model's activation sizes
+};
+
+struct schedule_metrics {
+  double makespan = 0.0;
+  double bubble_ratio = 0.0;   ///< wall-clock: (makespan − busy of the busiest device) / makespan
+  double max_span_idle = 0.0;  ///< largest span idle over devices
+  std::vector<device_metrics> devices;
+  std::size_t messages = 0;    ///< cross-device transfers (activations and gradients)
+  double message_bytes = 0.0;  ///< their total size
+  std::vector<span> critical_path;     ///< in time order, from a span starting the chain to the last end
+  double critical_path_latency = 0.0;  ///< transfer latency on the path: durations + this = makespan
+};
+
+/// How the order-based activation count frees a split backward's activation (REFERENCE §6).
+enum class activation_accounting {
+  free_at_weight_grad,  ///< I frees nothing, W frees all (B frees all either way)
+  split_input_weight,   ///< I frees `input_grad_share`, W the rest (the zero-bubble papers' figures)
+};
+
+namespace detail {
+/// Spans that occupy the device's compute: passes and optimizer steps, not transfers or markers.
+constexpr bool is_device_work(action_kind k) noexcept { return is_compute(k) || k == action_kind::update; }
+
+/// Index of the span for each (device, step); throws unless `t` has exactly one span per action of `s`.
+inline std::vector<std::size_t> index_spans(const schedule& s, const timeline& t,
+                                            std::vector<std::size_t>& offsets) {
+  const auto devices = static_cast<std::size_t>(s.num_devices());
+  if (t.num_devices != s.num_devices())
+    fail("measure: the timeline has ", t.num_devices, " devices but the schedule has ", s.num_devices());
+  if (s.actions.size() != devices)
+    fail("measure: schedule '", s.name, "' has ", s.actions.size(), " action lists but ", devices, " devices");
+  if (t.spans.size() != s.size())
+    fail("measure: the timeline has ", t.spans.size(), " spans but the schedule has ", s.size(), " actions");
+  offsets.assign(devices + 1, 0);
+  for (std::size_t d = 0; d < devices; ++d) offsets[d + 1] = offsets[d] + s.actions[d].size();
+  constexpr auto none = std::numeric_limits<std::size_t>::max();
+  std::vector<std::size_t> at(s.size(), none);
+  for (std::size_t i = 0; i < t.spans.size(); ++i) {
+    const span& x = t.spans[i];
+    if (x.device < 0 || x.device >= s.num_devices() || x.step >= s.actions[static_cast<std::size_t>(x.device)].size())
+      fail("measure: span ", i, " (device ", x.device, ", step ", x.step, ") is not an action of the schedule");
+    const auto d = static_cast<std::size_t>(x.device);
+    if (!(s.actions[d][x.step] == x.what))
+      fail("measure: span ", i, " runs ", x.what, " but device ", x.device, " step ", x.step, " of the schedule is ",
+           s.actions[d][x.step]);
+    std::size_t& slot = at[offsets[d] + x.step];
+    if (slot != none) fail("measure: device ", x.device, " step ", x.step, " has two spans");
+    slot = i;
+  }
+  return at;
+}
+}  // namespace detail
+
+/// Metrics of `s` as run in `t` (simulated or measured: one span per action of `s`).
+/// `input_grad_share` is the part of an activation I frees under split_input_weight, in [0, 1].
+inline schedule_metrics measure(const schedule& s, const timeline& t, const cost_model& costs,
+                                activation_accounting acc = activation_accounting::free_at_weight_grad,
+                                double input_grad_share = 0.5) {
+  if (!(input_grad_share >= 0.0 && input_grad_share <= 1.0))
+    detail::fail("measure: input_grad_share is the fraction of an activation freed by I, in [0, 1], got ",
+                 input_grad_share);
+  costs.check_covers(s.num_stages());
+  std::vector<std::size_t> offsets;
+  const std::vector<std::size_t> at = detail::index_spans(s, t, offsets);
+  const auto devices = static_cast<std::size_t>(s.num_devices());
+
+  schedule_metrics out;
+  out.makespan = t.makespan();
+  out.devices.assign(devices, device_metrics{});
+
+  // Busy time and compute extent per device.
+  std::vector<char> seen(devices, 0);
+  for (const span& x : t.spans) {
+    if (!detail::is_device_work(x.what.kind)) continue;
+    auto& m = out.devices[static_cast<std::size_t>(x.device)];
+    m.busy += x.duration();
+    auto& first = seen[static_cast<std::size_t>(x.device)];
+    m.first_start = first ? std::min(m.first_start, x.start) : x.start;
+    m.last_end = first ? std::max(m.last_end, x.end) : x.end;
+    first = 1;
+  }
+  double busiest = 0.0;
+  for (auto& m : out.devices) {
+    m.idle = out.makespan - m.busy;
+    m.span_idle = m.last_end - m.first_start - m.busy;
+    busiest = std::max(busiest, m.busy);
+    out.max_span_idle = std::max(out.max_span_idle, m.span_idle);
+  }
+  out.bubble_ratio = out.makespan > 0.0 ? (out.makespan - busiest) / out.makespan : 0.0;
+
+  // Order-based activations, in chunk units per device (divided by V_d at the end, so whole
+  // chunks stay exact). A forward-only schedule keeps nothing for a backward: its peaks are 0.
+  if (!s.forward_only) {
+    const bool split = acc == activation_accounting::split_input_weight;
+    for (std::size_t d = 0; d < devices; ++d) {
+      double held = 0.0, bytes = 0.0, peak = 0.0, peak_bytes = 0.0;
+      int count = 0, peak_count = 0;
+      auto free_part = [&](int stage, double part) {
+        held -= part;
+        bytes -= part * costs.activation_bytes(stage);
+      };
+      for (const action& a : s.actions[d]) {
+        detail::for_each_half(a, [&](action_kind k, int stage, int) {
+          switch (k) {
+            case action_kind::forward:
+              held += 1.0;
+              bytes += costs.activation_bytes(stage);
+              ++count;
+              break;
+            case action_kind::backward:
+              free_part(stage, 1.0);
+              --count;
+              break;
+            case action_kind::backward_input:
+              if (split) free_part(stage, input_grad_share);
+              break;
+            case action_kind::backward_weight:
+              free_part(stage, split ? 1.0 - input_grad_share : 1.0);
+              --count;
+              break;
+            default: break;
+          }
+          // Checked after each half: an overlapped pair's forward allocates before its
+          // backward has freed, so the pair counts its forward at its peak.
+          peak = std::max(peak, held);
+          peak_bytes = std::max(peak_bytes, bytes);
+          peak_count = std::max(peak_count, count);
+        });
+      }
+      auto& m = out.devices[d];
+      m.peak_activations = peak / static_cast<double>(s.placement.stages_on(static_cast<int>(d)).size());
+      m.peak_activation_count = peak_count;
+      m.peak_activation_bytes = peak_bytes;
+    }
+  }
+
+  // Messages: each requirement that crosses devices is one transfer, whatever the level (a
+  // compute-only F waits on the producer's F across the edge, a lowered one on its SEND).
+  for (const auto& list : s.actions)
+    for (const action& a : list)
+      detail::for_each_half(a, [&](action_kind k, int stage, int mb) {
+        detail::for_each_requirement(s, k, stage, mb, [&](detail::event, int, int, const detail::transfer_edge* e) {
+          if (!e) return;
+          ++out.messages;
+          out.message_bytes += costs.message_bytes(*e);
+        });
+      });
+
+  // Critical path: from the last-ending span, step back through whichever constraint arrived
+  // last — the device's previous span, or a requirement's producer plus its latency. The engine
+  // computed each start as exactly that maximum, so the chain has no gaps in a simulated timeline.
+  if (t.spans.empty()) return out;
+  const auto stages = static_cast<std::size_t>(s.num_stages());
+  const auto mbs = static_cast<std::size_t>(s.micro_batches);
+  constexpr auto none = std::numeric_limits<std::size_t>::max();
+  auto slot = [&](detail::event e, int stage, int mb) {
+    return (static_cast<std::size_t>(e) * stages + static_cast<std::size_t>(stage)) * mbs + static_cast<std::size_t>(mb);
+  };
+  std::vector<std::size_t> producer(static_cast<std::size_t>(detail::event::count) * stages * mbs, none);
+  for (std::size_t i = 0; i < t.spans.size(); ++i)
+    detail::for_each_half(t.spans[i].what, [&](action_kind k, int stage, int mb) {
+      detail::for_each_product(k, stage, mb, [&](detail::event e, int ps, int pm) {
+        if (ps < 0 || static_cast<std::size_t>(ps) >= stages || pm < 0 || static_cast<std::size_t>(pm) >= mbs)
+          detail::fail("measure: ", t.spans[i].what, " is out of the schedule's range (", stages, " stages, M = ", mbs, ")");
+        producer[slot(e, ps, pm)] = i;
+      });
+    });
+  std::size_t cur = 0;
+  for (std::size_t i = 1; i < t.spans.size(); ++i)
+    if (t.spans[i].end > t.spans[cur].end) cur = i;
+  std::vector<span> path;
+  for (std::size_t hops = 0;; ++hops) {
+    if (hops > t.spans.size()) detail::fail("measure: the schedule's dependencies form a cycle; validate it first");
+    const span& x = t.spans[cur];
+    path.push_back(x);
+    std::size_t best = none;
+    double best_time = -std::numeric_limits<double>::infinity(), best_latency = 0.0;
+    auto consider = [&](std::size_t i, double latency) {
+      const double arrival = t.spans[i].end + latency;
+      if (arrival > best_time) { best = i; best_time = arrival; best_latency = latency; }
+    };
+    const auto d = static_cast<std::size_t>(x.device);
+    if (x.step > 0) consider(at[offsets[d] + x.step - 1], 0.0);  // device predecessor wins ties
+    detail::for_each_half(x.what, [&](action_kind k, int stage, int mb) {
+      detail::for_each_requirement(s, k, stage, mb, [&](detail::event e, int rs, int rm, const detail::transfer_edge* edge) {
+        const std::size_t p = producer[slot(e, rs, rm)];
+        if (p == none) detail::fail("measure: ", x.what, " waits for ", detail::describe(e, rs, rm), ", which no span produces");
+        consider(p, edge ? costs.latency(*edge) : 0.0);
+      });
+    });
+    if (best == none) break;
+    out.critical_path_latency += best_latency;
+    cur = best;
+  }
+  std::reverse(path.begin(), path.end());
+  out.critical_path = std::move(path);
+  return out;
+}
+
+}  // namespace layerpipe
