@@ -13,8 +13,8 @@ namespace {
 
 void per_action(benchmark::State& state, std::size_t actions) {
   state.counters["actions"] = static_cast<double>(actions);
-  state.counters["ns_per_action"] = benchmark::Counter(
-      static_cast<double>(actions) * 1e-9, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["per_action"] = benchmark::Counter(
+      static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 void sizes(benchmark::internal::Benchmark* b) {

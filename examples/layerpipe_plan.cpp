@@ -153,10 +153,10 @@ void print_report(std::ostream& out, const options& o, const layerpipe::schedule
   out << "actions       " << s.size() << (s.level == layerpipe::schedule_level::lowered ? " (lowered)" : "")
       << ", messages " << m.messages << " (" << format_number(m.message_bytes) << " bytes)\n";
   out << "makespan      " << format_number(m.makespan) << "\n";
-  out << "bubble        " << std::fixed << std::setprecision(4) << m.bubble_ratio
+  out << "bubble        " << std::fixed << std::setprecision(4) << m.bubble_ratio << std::defaultfloat
       << " wall-clock (makespan - busiest device's busy time) / makespan\n";
-  out << "span idle     " << m.max_span_idle << " on the worst device (last end - first start - busy)\n"
-      << std::defaultfloat;
+  out << "span idle     " << format_number(m.max_span_idle)
+      << " on the worst device (last end - first start - busy)\n";
   out << "\ndevice      busy   span-idle   peak activations (stage-units / count / bytes)\n";
   for (std::size_t d = 0; d < m.devices.size(); ++d) {
     const auto& x = m.devices[d];

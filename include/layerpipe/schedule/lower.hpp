@@ -14,8 +14,12 @@
 //   - OVERLAP_F_B waits for the inputs of both halves and sends for both, forward half first.
 // The input is validated first (validate.hpp: a malformed schedule throws with the broken rule and
 // the grid); a round without progress would mean a malformed schedule and throws too. Lowering an
-// already lowered schedule is an error. Cost: O(actions + P × rounds) time, S × M flags of memory
-// (dense (stage, micro-batch) tables, no sets of actions).
+// already lowered schedule is an error. Differences from PyTorch: a schedule holds no idle cells
+// (CSV loading drops them), whereas PyTorch spends a round-robin visit on each idle cell, so a
+// file with idle cells may lower to another (equally valid) SEND/RECV order; and split backwards
+// are kept as I and W (PyTorch's `_merge_bw` would fuse an adjacent I, W pair into B).
+// Cost: O(actions + P × rounds) time, S × M flags of memory (dense (stage, micro-batch) tables,
+// no sets of actions).
 //
 //   auto s = layerpipe::lower(layerpipe::one_f_one_b(2, 2));
 //   // device 0: 0F0 0SEND_F0 0F1 0SEND_F1 0RECV_B0 0B0 0RECV_B1 0B1

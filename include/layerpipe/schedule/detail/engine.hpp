@@ -39,7 +39,7 @@ namespace layerpipe::detail {
 }
 
 /// Events an action may wait for. Each (event, stage, micro-batch) happens at most once.
-enum class event : std::uint8_t {
+enum class event : std::uint8_t {  // the three pass events first (see event_table)
   forward_done,      // F(s, m) finished
   input_grad_done,   // B(s, m) or I(s, m) finished: the gradient for stage s − 1 exists
   weight_grad_done,  // B(s, m) or W(s, m) finished
@@ -93,21 +93,28 @@ inline bool produces(const action& a, event e, int stage, int mb) {
   return plain(a.kind, a.stage, a.micro_batch);
 }
 
-/// Dense table of event times, NaN while an event has not happened.
+/// Dense table of event times, NaN while an event has not happened. Laid out micro-batch major,
+/// then stage, then event: an action touches its own and the neighbouring stages of one
+/// micro-batch, and devices advance through micro-batches roughly together, so the live part of
+/// the table stays small enough for the cache even when S·M is large. A compute-only schedule
+/// can only raise the three pass events, so its table keeps just those (a third of the memory).
 class event_table {
 public:
-  event_table(int stages, int micro_batches)
-      : stages_(static_cast<std::size_t>(stages)), mbs_(static_cast<std::size_t>(micro_batches)),
-        times_(static_cast<std::size_t>(event::count) * stages_ * mbs_,
+  event_table(int stages, int micro_batches, schedule_level level)
+      : stages_(static_cast<std::size_t>(stages)),
+        events_(level == schedule_level::compute_only ? compute_events : static_cast<std::size_t>(event::count)),
+        times_(events_ * stages_ * static_cast<std::size_t>(micro_batches),
                std::numeric_limits<double>::quiet_NaN()) {}
   double& at(event e, int stage, int mb) noexcept {
-    return times_[(static_cast<std::size_t>(e) * stages_ + static_cast<std::size_t>(stage)) * mbs_ +
-                  static_cast<std::size_t>(mb)];
+    return times_[(static_cast<std::size_t>(mb) * stages_ + static_cast<std::size_t>(stage)) * events_ +
+                  static_cast<std::size_t>(e)];
   }
   bool happened(event e, int stage, int mb) noexcept { return !std::isnan(at(e, stage, mb)); }
 
 private:
-  std::size_t stages_, mbs_;
+  // forward_done, input_grad_done, weight_grad_done come first in `event`.
+  static constexpr std::size_t compute_events = 3;
+  std::size_t stages_, events_;
   std::vector<double> times_;
 };
 
@@ -309,13 +316,16 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
     detail::fail("schedule '", s.name, "' has ", s.actions.size(), " action lists but its placement has ",
                  devices, " devices");
   if (s.micro_batches < 1) detail::fail("schedule '", s.name, "' needs M >= 1 micro-batches, got M = ", s.micro_batches);
-  event_table table(s.num_stages(), s.micro_batches);
+  event_table table(s.num_stages(), s.micro_batches, s.level);
   std::vector<std::size_t> pos(static_cast<std::size_t>(devices), 0);
   std::vector<double> free_at(static_cast<std::size_t>(devices), 0.0);
   std::size_t remaining = s.size();
-  while (remaining > 0) {
+  for (int round = 0; remaining > 0; ++round) {
     bool progress = false;
-    for (int d = 0; d < devices; ++d) {
+    // Sweep up, then down: activations flow to higher devices and gradients back, so each
+    // direction lets one kind of dependency chain resolve within a single sweep.
+    for (int i = 0; i < devices; ++i) {
+      const int d = round % 2 == 0 ? i : devices - 1 - i;
       const auto& list = s.actions[static_cast<std::size_t>(d)];
       auto& p = pos[static_cast<std::size_t>(d)];
       while (p < list.size()) {
