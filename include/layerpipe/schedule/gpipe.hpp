@@ -18,6 +18,7 @@
 
 #include <layerpipe/core/error.hpp>
 #include <layerpipe/schedule/action.hpp>
+#include <layerpipe/schedule/detail/generator.hpp>
 #include <layerpipe/schedule/placement.hpp>
 #include <layerpipe/schedule/schedule.hpp>
 
@@ -29,22 +30,12 @@ namespace layerpipe {
 
 /// GPipe over `devices` stages (one per device) and `micro_batches` micro-batches.
 inline schedule gpipe(int devices, int micro_batches, pass_mode mode = pass_mode::training) {
-  if (devices < 1) detail::fail("GPipe needs at least one device (P >= 1), got P = ", devices);
-  if (micro_batches < 1)
-    detail::fail("GPipe needs at least one micro-batch (M >= 1), got M = ", micro_batches);
+  detail::check_pipeline_sizes("GPipe", devices, micro_batches);
   const bool forward_only = mode == pass_mode::forward_only;
-
-  schedule s;
-  s.name = "GPipe";
-  s.placement = placement::loop(devices, 1);
-  s.micro_batches = micro_batches;
-  s.level = schedule_level::compute_only;
-  s.forward_only = forward_only;
-  s.actions.resize(static_cast<std::size_t>(devices));
   const std::size_t per_device = static_cast<std::size_t>(micro_batches) * (forward_only ? 1u : 2u);
+  schedule s = detail::empty_schedule("GPipe", placement::loop(devices, 1), micro_batches, mode, per_device);
   for (int d = 0; d < devices; ++d) {
     auto& list = s.actions[static_cast<std::size_t>(d)];
-    list.resize(per_device);
     action* out = list.data();  // exact size known: plain stores, no capacity checks
     for (int m = 0; m < micro_batches; ++m) *out++ = make_action(action_kind::forward, d, m);
     if (!forward_only)

@@ -41,6 +41,7 @@
 
 #include <layerpipe/core/error.hpp>
 #include <layerpipe/schedule/action.hpp>
+#include <layerpipe/schedule/detail/generator.hpp>
 #include <layerpipe/schedule/placement.hpp>
 #include <layerpipe/schedule/schedule.hpp>
 
@@ -61,9 +62,7 @@ struct interleaved_options {
 /// The group size interleaved_1f1b uses for P devices, M micro-batches and a requested size
 /// (0 = automatic). Throws layerpipe::error if the request breaks the group rule.
 inline int interleaved_group_size(int devices, int micro_batches, int requested = 0) {
-  if (devices < 1) detail::fail("Interleaved1F1B needs at least one device (P >= 1), got P = ", devices);
-  if (micro_batches < 1)
-    detail::fail("Interleaved1F1B needs at least one micro-batch (M >= 1), got M = ", micro_batches);
+  detail::check_pipeline_sizes("Interleaved1F1B", devices, micro_batches);
   if (requested < 0)
     detail::fail("Interleaved1F1B needs a micro-batch group size G >= 0 (0 = automatic), got G = ", requested);
   const int p = devices, m = micro_batches;
@@ -116,33 +115,22 @@ struct megatron_table_cursor {
 
 /// Interleaved 1F1B (Megatron order) over `devices` devices with `chunks` stages each.
 inline schedule interleaved_1f1b(int devices, int micro_batches, int chunks, interleaved_options options = {}) {
-  if (devices < 1) detail::fail("Interleaved1F1B needs at least one device (P >= 1), got P = ", devices);
-  if (micro_batches < 1)
-    detail::fail("Interleaved1F1B needs at least one micro-batch (M >= 1), got M = ", micro_batches);
+  detail::check_pipeline_sizes("Interleaved1F1B", devices, micro_batches);
   if (chunks < 2) {
     if (chunks == 1)
       detail::fail("Interleaved1F1B needs at least two chunks per device (V >= 2), got V = 1: "
                    "with one chunk it is plain 1F1B (one_f_one_b, schedule \"1f1b\")");
     detail::fail("Interleaved1F1B needs at least two chunks per device (V >= 2), got V = ", chunks);
   }
-  const std::int64_t stages = static_cast<std::int64_t>(devices) * chunks;
-  if (stages > std::numeric_limits<std::int32_t>::max())
-    detail::fail("Interleaved1F1B: the number of stages V·P must fit in a 32-bit index, got V·P = ", stages);
+  detail::check_stage_count("Interleaved1F1B", devices, chunks);
   const int group = interleaved_group_size(devices, micro_batches, options.group_size);
   const bool forward_only = options.mode == pass_mode::forward_only;
-
-  schedule s;
-  s.name = "Interleaved1F1B";
-  s.placement = placement::loop(devices, chunks);
-  s.micro_batches = micro_batches;
-  s.level = schedule_level::compute_only;
-  s.forward_only = forward_only;
-  s.actions.resize(static_cast<std::size_t>(devices));
   const std::int64_t total = static_cast<std::int64_t>(micro_batches) * chunks;  // M·V per device
   const std::size_t per_device = static_cast<std::size_t>(total) * (forward_only ? 1u : 2u);
+  schedule s = detail::empty_schedule("Interleaved1F1B", placement::loop(devices, chunks), micro_batches,
+                                      options.mode, per_device);
   for (int d = 0; d < devices; ++d) {
     auto& list = s.actions[static_cast<std::size_t>(d)];
-    list.resize(per_device);
     action* out = list.data();  // exact size known: plain stores, no capacity checks
     detail::megatron_table_cursor f(micro_batches, chunks, group);
     detail::megatron_table_cursor b(micro_batches, chunks, group);

@@ -26,6 +26,7 @@
 
 #include <layerpipe/core/error.hpp>
 #include <layerpipe/schedule/action.hpp>
+#include <layerpipe/schedule/detail/generator.hpp>
 #include <layerpipe/schedule/placement.hpp>
 #include <layerpipe/schedule/schedule.hpp>
 
@@ -39,27 +40,16 @@ namespace layerpipe {
 
 /// Looped BFS over `devices` devices with `chunks` stages each (loop placement).
 inline schedule looped_bfs(int devices, int micro_batches, int chunks, pass_mode mode = pass_mode::training) {
-  if (devices < 1) detail::fail("LoopedBFS needs at least one device (P >= 1), got P = ", devices);
-  if (micro_batches < 1)
-    detail::fail("LoopedBFS needs at least one micro-batch (M >= 1), got M = ", micro_batches);
+  detail::check_pipeline_sizes("LoopedBFS", devices, micro_batches);
   if (chunks < 1) detail::fail("LoopedBFS needs at least one chunk per device (V >= 1), got V = ", chunks);
-  if (static_cast<std::int64_t>(devices) * chunks > std::numeric_limits<std::int32_t>::max())
-    detail::fail("LoopedBFS: the number of stages V·P must fit in a 32-bit index, got V·P = ",
-                 static_cast<std::int64_t>(devices) * chunks);
+  detail::check_stage_count("LoopedBFS", devices, chunks);
   const bool forward_only = mode == pass_mode::forward_only;
-
-  schedule s;
-  s.name = "LoopedBFS";
-  s.placement = placement::loop(devices, chunks);
-  s.micro_batches = micro_batches;
-  s.level = schedule_level::compute_only;
-  s.forward_only = forward_only;
-  s.actions.resize(static_cast<std::size_t>(devices));
   const std::size_t per_device =
       static_cast<std::size_t>(micro_batches) * static_cast<std::size_t>(chunks) * (forward_only ? 1u : 2u);
+  schedule s =
+      detail::empty_schedule("LoopedBFS", placement::loop(devices, chunks), micro_batches, mode, per_device);
   for (int d = 0; d < devices; ++d) {
     auto& list = s.actions[static_cast<std::size_t>(d)];
-    list.resize(per_device);
     action* out = list.data();  // exact size known: plain stores, no capacity checks
     for (int c = 0; c < chunks; ++c)
       for (int m = 0; m < micro_batches; ++m) *out++ = make_action(action_kind::forward, c * devices + d, m);

@@ -22,6 +22,7 @@
 
 #include <layerpipe/core/error.hpp>
 #include <layerpipe/schedule/action.hpp>
+#include <layerpipe/schedule/detail/generator.hpp>
 #include <layerpipe/schedule/placement.hpp>
 #include <layerpipe/schedule/schedule.hpp>
 
@@ -34,22 +35,12 @@ namespace layerpipe {
 
 /// 1F1B over `devices` stages (one per device) and `micro_batches` micro-batches.
 inline schedule one_f_one_b(int devices, int micro_batches, pass_mode mode = pass_mode::training) {
-  if (devices < 1) detail::fail("1F1B needs at least one device (P >= 1), got P = ", devices);
-  if (micro_batches < 1)
-    detail::fail("1F1B needs at least one micro-batch (M >= 1), got M = ", micro_batches);
+  detail::check_pipeline_sizes("1F1B", devices, micro_batches);
   const bool forward_only = mode == pass_mode::forward_only;
-
-  schedule s;
-  s.name = "1F1B";
-  s.placement = placement::loop(devices, 1);
-  s.micro_batches = micro_batches;
-  s.level = schedule_level::compute_only;
-  s.forward_only = forward_only;
-  s.actions.resize(static_cast<std::size_t>(devices));
   const std::size_t per_device = static_cast<std::size_t>(micro_batches) * (forward_only ? 1u : 2u);
+  schedule s = detail::empty_schedule("1F1B", placement::loop(devices, 1), micro_batches, mode, per_device);
   for (int d = 0; d < devices; ++d) {
     auto& list = s.actions[static_cast<std::size_t>(d)];
-    list.resize(per_device);
     action* out = list.data();  // exact size known: plain stores, no capacity checks
     if (forward_only) {
       for (int m = 0; m < micro_batches; ++m) *out++ = make_action(action_kind::forward, d, m);
