@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace layerpipe {
@@ -29,6 +30,19 @@ template <class... Parts>
   out << "layerpipe: ";
   (out << ... << parts);
   throw error(out.str());
+}
+
+/// fail() for constexpr code. At run time it throws layerpipe::error with the full message; in a
+/// constant evaluation (static_assert, constexpr variable) the evaluation stops at this throw and
+/// the compiler prints the call, message parts included, in its "in 'constexpr' expansion of
+/// layerpipe::detail::raise(...)" note.
+template <class... Parts>
+constexpr void raise(const Parts&... parts) {
+  if (std::is_constant_evaluated()) {
+    throw "layerpipe: constraint violated at compile time; the rule is in raise()'s arguments above";
+  } else {
+    fail(parts...);
+  }
 }
 }  // namespace detail
 }  // namespace layerpipe
