@@ -13,6 +13,15 @@
 #include <layerpipe/core/error.hpp>
 #include <layerpipe/core/version.hpp>
 
+// networks
+#include <layerpipe/graph/balance.hpp>
+#include <layerpipe/graph/builders.hpp>
+#include <layerpipe/graph/graph.hpp>
+#include <layerpipe/graph/layer.hpp>
+#include <layerpipe/graph/layout.hpp>
+#include <layerpipe/graph/literal.hpp>
+#include <layerpipe/graph/partition.hpp>
+
 #include <layerpipe/schedule/action.hpp>
 #include <layerpipe/schedule/families.hpp>
 #include <layerpipe/schedule/generators.hpp>
@@ -25,6 +34,15 @@
 #include <layerpipe/sim/cost_model.hpp>
 #include <layerpipe/sim/metrics.hpp>
 #include <layerpipe/sim/simulate.hpp>
+
+// retiming
+#include <layerpipe/retime/constraints.hpp>
+#include <layerpipe/retime/layerpipe.hpp>
+#include <layerpipe/retime/min_period.hpp>
+#include <layerpipe/retime/retiming.hpp>
+#include <layerpipe/retime/sdf_graph.hpp>
+#include <layerpipe/retime/training_dfg.hpp>
+
 
 #include <layerpipe/io/chrome_trace.hpp>
 #include <layerpipe/io/csv.hpp>
