@@ -43,6 +43,17 @@
 #include <layerpipe/retime/sdf_graph.hpp>
 #include <layerpipe/retime/training_dfg.hpp>
 
+// weight versions
+#include <layerpipe/weights/any_weight_history.hpp>
+#include <layerpipe/weights/ema_fixed.hpp>
+#include <layerpipe/weights/ema_lag_matched.hpp>
+#include <layerpipe/weights/ema_updates.hpp>
+#include <layerpipe/weights/error_analysis.hpp>
+#include <layerpipe/weights/exact_stash.hpp>
+#include <layerpipe/weights/policy.hpp>
+#include <layerpipe/weights/stale.hpp>
+#include <layerpipe/weights/two_buffer.hpp>
+#include <layerpipe/weights/weight_history.hpp>
 
 #include <layerpipe/io/chrome_trace.hpp>
 #include <layerpipe/io/csv.hpp>
