@@ -157,6 +157,14 @@ void print_report(std::ostream& out, const options& o, const layerpipe::schedule
       << " wall-clock (makespan - busiest device's busy time) / makespan\n";
   out << "span idle     " << format_number(m.max_span_idle)
       << " on the worst device (last end - first start - busy)\n";
+  bool updates = false;
+  for (const auto& list : s.actions)
+    for (const auto& a : list) updates = updates || a.kind == layerpipe::action_kind::update;
+  if (updates) {  // asynchronous pipelines: how many updates each stage's backward lags its forward
+    out << "staleness    ";
+    for (const auto st : layerpipe::measure_staleness(s)) out << ' ' << st;
+    out << " updates per stage (measured: updates between F and B of a micro-batch)\n";
+  }
   out << "\ndevice      busy   span-idle   peak activations (stage-units / count / bytes)\n";
   for (std::size_t d = 0; d < m.devices.size(); ++d) {
     const auto& x = m.devices[d];

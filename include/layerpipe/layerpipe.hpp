@@ -34,6 +34,7 @@
 #include <layerpipe/sim/cost_model.hpp>
 #include <layerpipe/sim/metrics.hpp>
 #include <layerpipe/sim/simulate.hpp>
+#include <layerpipe/sim/staleness.hpp>
 
 // retiming
 #include <layerpipe/retime/constraints.hpp>

@@ -277,3 +277,15 @@ TEST_CASE("malformed CSV names line, column and the offending text", "[csv][erro
     REQUIRE_NOTHROW(parse_csv(text, only, {.validate = false}));
   }
 }
+
+TEST_CASE("asynchronous schedules with per-micro-batch updates round-trip as compute_only CSV", "[csv][async]") {
+  for (const auto& s : {layerpipe::pipedream_async(3, 5), layerpipe::layerpipe_async(3, 5)}) {
+    const std::string text = layerpipe::to_csv(s);
+    CAPTURE(s.name, text);
+    REQUIRE(text.find("0U0") != std::string::npos);
+    const layerpipe::schedule back = layerpipe::parse_csv(text, layerpipe::csv_format::compute_only);
+    REQUIRE(back.actions == s.actions);
+    REQUIRE(back.placement == s.placement);
+    REQUIRE(layerpipe::to_csv(layerpipe::lower(back)) == layerpipe::to_csv(layerpipe::lower(s)));
+  }
+}

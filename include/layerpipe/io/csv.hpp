@@ -2,7 +2,8 @@
 //
 // One row per rank (device), one cell per action in execution order, in PyTorch's action-token
 // grammar (`0F0`, `1SEND_F3`, `(0F7;7B3)OVERLAP_F_B`). Two formats, as in PyTorch's
-// `_load_csv`/`_dump_csv`: `compute_only` (F, B, I, W, OVERLAP_F_B only) and `compute_comms`
+// `_load_csv`/`_dump_csv`: `compute_only` (F, B, I, W, OVERLAP_F_B, and layerpipe's U for the
+// asynchronous pipelines' per-micro-batch updates) and `compute_comms`
 // (the lowered form, any token). Writing follows the schedule's level and is byte-for-byte what
 // PyTorch's `csv.writer` writes: cells joined by ',', each row ended by "\r\n".
 //
@@ -157,10 +158,10 @@ struct csv_reader {
         std::string why;
         auto a = try_parse_action(cell, why);
         if (!a) fail_at(line_no, column, "cannot parse '" + printable(cell) + "': " + why);
-        if (format == csv_format::compute_only && !is_compute(a->kind))
+        if (format == csv_format::compute_only && !allowed_in_compute_only(a->kind))
           fail_at(line_no, column,
                   "'" + std::string(cell) +
-                      "' is not a compute action: a compute_only file holds only F, B, I, W and "
+                      "' is not a compute action: a compute_only file holds only F, B, I, W, U and "
                       "OVERLAP_F_B (read a lowered file as csv_format::compute_comms)");
         out.push_back({*a, line_no, column});
       }

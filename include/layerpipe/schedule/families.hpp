@@ -12,6 +12,8 @@
 //   1f1b              pipedream-flush, dapple, one-f-one-b
 //   interleaved-1f1b  interleaved, interleaved1f1b, vpp, virtual-pipeline, megatron-interleaved
 //   looped-bfs        loopedbfs, bfs, breadth-first
+//   pipedream-async   pipedream, async-1f1b
+//   layerpipe-async   layerpipe, systolic
 // Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0): a
 // family without chunks rejects chunks != 1 instead of silently ignoring it.
 //
@@ -20,6 +22,7 @@
 #pragma once
 
 #include <layerpipe/core/error.hpp>
+#include <layerpipe/schedule/async_pipelines.hpp>
 #include <layerpipe/schedule/gpipe.hpp>
 #include <layerpipe/schedule/interleaved_1f1b.hpp>
 #include <layerpipe/schedule/looped_bfs.hpp>
@@ -74,6 +77,22 @@ inline schedule make_looped_bfs(const schedule_params& p) {
   if (p.group_size != 0) reject_group_size("looped-bfs", p.group_size);
   return looped_bfs(p.devices, p.micro_batches, p.chunks, p.mode);
 }
+/// The asynchronous families train by definition (an update follows every backward).
+inline void require_training(std::string_view family, pass_mode mode) {
+  if (mode != pass_mode::training)
+    fail("schedule '", family, "' updates the weights after every backward and has no forward-only form: ",
+         "leave mode = training");
+}
+inline schedule make_pipedream_async(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("pipedream-async", p.group_size);
+  require_training("pipedream-async", p.mode);
+  return pipedream_async(p.devices, p.micro_batches);
+}
+inline schedule make_layerpipe_async(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("layerpipe-async", p.group_size);
+  require_training("layerpipe-async", p.mode);
+  return layerpipe_async(p.devices, p.micro_batches);
+}
 
 inline constexpr std::array family_table{
     family_info{"gpipe", "", "GPipe: all forwards, then all backwards; peak M activations", false, make_gpipe},
@@ -86,6 +105,12 @@ inline constexpr std::array family_table{
     family_info{"looped-bfs", "loopedbfs,bfs,breadth-first",
                 "looped BFS: each chunk runs all micro-batches before the next; peak M activations", true,
                 make_looped_bfs},
+    family_info{"pipedream-async", "pipedream,async-1f1b",
+                "PipeDream (1F1B without flush): an update after every backward; staleness P-1-s updates", false,
+                make_pipedream_async},
+    family_info{"layerpipe-async", "layerpipe,systolic",
+                "LayerPipe systolic: F at clock k+s, B and U at k+2(P-1)-s; staleness 2(P-1-s) updates", false,
+                make_layerpipe_async},
 };
 
 /// Lowercase, with '-', '_' and ' ' dropped: the form names are compared in.

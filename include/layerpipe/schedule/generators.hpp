@@ -9,6 +9,7 @@
 //   auto e = layerpipe::make_schedule("pipedream-flush", {.devices = 4, .micro_batches = 8});
 #pragma once
 
+#include <layerpipe/schedule/async_pipelines.hpp>
 #include <layerpipe/schedule/families.hpp>
 #include <layerpipe/schedule/gpipe.hpp>
 #include <layerpipe/schedule/interleaved_1f1b.hpp>

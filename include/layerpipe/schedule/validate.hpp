@@ -109,9 +109,9 @@ inline void validate_structure(const schedule& s) {
     const auto& list = s.actions[static_cast<std::size_t>(d)];
     for (std::size_t i = 0; i < list.size(); ++i) {
       const action& a = list[i];
-      if (!lowered && !is_compute(a.kind))
+      if (!lowered && !detail::allowed_in_compute_only(a.kind))
         schedule_fail(s, d, i,
-                      std::string("a compute_only schedule holds only F, B, I, W and OVERLAP_F_B, not ") +
+                      std::string("a compute_only schedule holds only F, B, I, W, U and OVERLAP_F_B, not ") +
                           std::string(token(a.kind)) + " (lower it, or mark it lowered)");
       if (is_communication(a.kind)) check_transfer(s, d, i, a);
       check_action_range(s, d, i, a);

@@ -212,6 +212,10 @@ void for_each_half(const action& a, F&& f) {
   }
 }
 
+/// Kinds a compute_only schedule may hold: the passes, and U, the optimizer step asynchronous
+/// schedules interleave with them (it needs no transfer, so lowering passes it through).
+constexpr bool allowed_in_compute_only(action_kind k) noexcept { return is_compute(k) || k == action_kind::update; }
+
 /// Checks the indices of one action against the schedule; throws with the grid on failure.
 inline void check_action_range(const schedule& s, int device, std::size_t step, const action& a) {
   for_each_half(a, [&](action_kind k, int stage, int mb) {
@@ -233,9 +237,9 @@ inline void check_action_range(const schedule& s, int device, std::size_t step, 
       schedule_fail(s, device, step,
                     std::string("a forward-only schedule holds only F and forward transfers, not ") +
                         std::string(token(k)));
-    if (s.level == schedule_level::compute_only && !is_compute(k))
+    if (s.level == schedule_level::compute_only && !allowed_in_compute_only(k))
       schedule_fail(s, device, step,
-                    std::string("a compute_only schedule holds only F, B, I, W and OVERLAP_F_B, not ") +
+                    std::string("a compute_only schedule holds only F, B, I, W, U and OVERLAP_F_B, not ") +
                         std::string(token(k)) + " (lower it, or mark it lowered)");
   });
 }
