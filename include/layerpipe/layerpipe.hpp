@@ -59,3 +59,8 @@
 #include <layerpipe/io/chrome_trace.hpp>
 #include <layerpipe/io/csv.hpp>
 #include <layerpipe/io/text_grid.hpp>
+
+// executors (CPU; CUDA and MPI have their own entry headers)
+#include <layerpipe/exec/sequential.hpp>
+#include <layerpipe/exec/stage.hpp>
+#include <layerpipe/exec/threads.hpp>
