@@ -21,6 +21,13 @@
 // Windows: the executor runs one layerpipe_async(P, M) window per call, which fills and drains,
 // so within a window micro-batch k < d really sees staleness k, not d (the schedule's start-up);
 // the policies still reconstruct d updates back, as a deployed fixed-delay policy would.
+//
+// A second task, classification: a Gaussian mixture in R^32 (8 classes, 2 random centres each,
+// unit noise, overlapping), softmax cross-entropy on the 8 outputs; held-out loss and accuracy.
+// Both tasks also run synchronous 1F1B: one_f_one_b(4, M) plus one U per device after its last
+// backward, gradients summed over the window and one update per stage with their mean
+// (staleness 0, no weight history). It must equal sequential training with the same
+// accumulation; the example prints the max weight difference between the two.
 #include <layerpipe/exec/sequential.hpp>
 #include <layerpipe/exec/threads.hpp>
 #include <layerpipe/graph/balance.hpp>
@@ -32,6 +39,7 @@
 #include <layerpipe/nn/matrix.hpp>
 #include <layerpipe/retime/layerpipe.hpp>
 #include <layerpipe/schedule/async_pipelines.hpp>
+#include <layerpipe/schedule/one_f_one_b.hpp>
 #include <layerpipe/sim/cost_model.hpp>
 #include <layerpipe/sim/simulate.hpp>
 #include <layerpipe/weights/any_weight_history.hpp>
@@ -49,12 +57,15 @@
 #include <exception>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -69,12 +80,22 @@ constexpr int stages_total = 4;
 constexpr std::size_t width = 32;   // input and hidden width
 constexpr std::size_t outputs = 8;  // regression targets
 
+/// Regression (teacher–student, MSE) or classification (Gaussian mixture, softmax
+/// cross-entropy over `outputs` classes); the network is the same.
+enum class task { regression, classification };
+
 struct settings {
   int windows = 40;
   int micro_batches = 32;  // per window (M >= 2P − 1 reaches the steady state)
   std::size_t batch = 16;  // rows per micro-batch
   double lr_sgd = 0.05;
   double lr_momentum = 0.005;
+  double lr_sgd_cls = 0.1;
+  double lr_momentum_cls = 0.01;
+  // Learning-rate factor of the one-update-per-window runs: they take M times fewer steps, each
+  // with the mean of M gradients. The linear rule (x M = 32) diverges here with plain SGD
+  // (classification loss 14.5); x 8 is stable for both tasks and both optimizers.
+  int sync_scale = 8;
   bool quick = false;
   std::string trace = "layerpipe_train.json";
 };
@@ -108,8 +129,39 @@ std::vector<real> layer_forward(const std::vector<real>& p, int l, const std::ve
 }
 
 struct batch_data {
-  std::vector<real> x, target;
+  std::vector<real> x, target;  // target: regression only
+  std::vector<int> labels;      // classification only
 };
+
+/// Gaussian mixture: each of the `outputs` classes owns `modes_per_class` random centres in
+/// R^width (so no class is linearly separable from the rest); a point is its centre plus
+/// N(0, noise²) per coordinate, enough noise that the classes overlap (accuracy < 100%).
+constexpr int modes_per_class = 2;
+constexpr double centre_scale = 0.5, class_noise = 1.0;
+
+std::vector<std::vector<real>> make_centres() {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> normal(0.0, centre_scale);
+  std::vector<std::vector<real>> c(outputs * modes_per_class, std::vector<real>(width));
+  for (auto& v : c)
+    for (auto& x : v) x = static_cast<real>(normal(rng));
+  return c;
+}
+
+batch_data make_class_batch(const std::vector<std::vector<real>>& centres, std::size_t rows, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, class_noise);
+  std::uniform_int_distribution<std::size_t> pick(0, centres.size() - 1);
+  batch_data b;
+  b.x.resize(rows * width);
+  b.labels.resize(rows);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t c = pick(rng);
+    b.labels[r] = static_cast<int>(c % outputs);
+    for (std::size_t i = 0; i < width; ++i) b.x[r * width + i] = static_cast<real>(centres[c][i] + normal(rng));
+  }
+  return b;
+}
 
 /// The teacher's labels for fresh N(0, 1) inputs; the same seed gives every run the same data.
 batch_data make_batch(const std::vector<std::vector<real>>& teacher, std::size_t rows, std::uint64_t seed) {
@@ -147,6 +199,7 @@ struct layer_state {
   layerpipe::any_weight_history<real> history;
   layerpipe::exact_stash<real> reference;  // measurement only: the true W(n − d)
   std::map<int, std::vector<real>> inputs, outputs;  // per micro-batch, from F to B
+  int accumulated = 0;  // micro-batch gradients summed in grad since the last update
   std::vector<double> errors;
 };
 
@@ -159,8 +212,9 @@ public:
 
   mlp_stages(const layerpipe::partition& part, const std::vector<std::int64_t>& delays,
              layerpipe::weight_policy policy, const std::vector<std::vector<real>>& init, double lr,
-             double momentum, std::size_t batch)
-      : lr_(lr), momentum_(momentum), batch_(batch), stage_layers_(stages_total) {
+             double momentum, std::size_t batch, task kind = task::regression, bool accumulate = false)
+      : lr_(lr), momentum_(momentum), batch_(batch), task_(kind), accumulate_(accumulate),
+        stage_layers_(stages_total) {
     for (int l = 0; l < layers_total; ++l) {
       layer_state s;
       s.index = l;
@@ -202,12 +256,19 @@ public:
   }
 
   tensor loss_gradient(int mb, const tensor& out) {
-    const tensor& target = at(mb).target;
-    const cmatrix y{out.data(), batch_, outputs}, t{target.data(), batch_, outputs};
-    window_loss_ += static_cast<double>(nn::mse_loss(thrust::cpp::par, y, t));
-    ++window_count_;
+    const cmatrix y{out.data(), batch_, outputs};
     tensor g(out.size());
-    nn::mse_gradient(thrust::cpp::par, y, t, matrix{g.data(), batch_, outputs});
+    if (task_ == task::classification) {
+      const std::span<const int> labels(at(mb).labels);
+      window_loss_ += static_cast<double>(nn::softmax_cross_entropy_loss(thrust::cpp::par, y, labels));
+      nn::softmax_cross_entropy_gradient(thrust::cpp::par, y, labels, matrix{g.data(), batch_, outputs});
+    } else {
+      const tensor& target = at(mb).target;
+      const cmatrix t{target.data(), batch_, outputs};
+      window_loss_ += static_cast<double>(nn::mse_loss(thrust::cpp::par, y, t));
+      nn::mse_gradient(thrust::cpp::par, y, t, matrix{g.data(), batch_, outputs});
+    }
+    ++window_count_;
     return g;
   }
 
@@ -221,8 +282,14 @@ public:
       tensor x = take(s.inputs, mb), y = take(s.outputs, mb);
       matrix gv{g.data(), batch_, out};
       if (has_tanh(l)) nn::tanh_backward(thrust::cpp::par, cmatrix{y.data(), batch_, out}, cmatrix(gv), gv);
-      // Weight gradient from the stashed activations (accumulating: zero first).
-      thrust::fill(thrust::cpp::par, s.grad.begin(), s.grad.end(), real(0));
+      // Weight gradient from the stashed activations. dense_backward_weight adds to grad: per
+      // micro-batch SGD zeroes it first; gradient accumulation sums the window's micro-batches
+      // and update() zeroes it.
+      if (!accumulate_ || s.accumulated == 0) {
+        thrust::fill(thrust::cpp::par, s.grad.begin(), s.grad.end(), real(0));
+        s.accumulated = 0;
+      }
+      ++s.accumulated;
       nn::dense_backward_weight(thrust::cpp::par, cmatrix{x.data(), batch_, in}, cmatrix(gv),
                                 matrix{s.grad.data(), out, in}, std::span<real>(s.grad).subspan(out * in, out));
       // Input gradient with the reconstructed old weights Ŵ ≈ W(n − d).
@@ -242,10 +309,15 @@ public:
   void update(int stage) {
     for (int l : stage_layers_[static_cast<std::size_t>(stage)]) {
       layer_state& s = layers_[static_cast<std::size_t>(l)];
+      if (s.accumulated == 0) layerpipe::detail::fail("train example: update without a gradient on layer ", l);
+      // Accumulated: the mean of the window's micro-batch gradients (dividing by 1 is exact, so
+      // per-micro-batch SGD is unchanged).
+      const real inv = real(1) / static_cast<real>(s.accumulated);
       for (std::size_t i = 0; i < s.params.size(); ++i) {
-        s.velocity[i] = static_cast<real>(momentum_) * s.velocity[i] + s.grad[i];
+        s.velocity[i] = static_cast<real>(momentum_) * s.velocity[i] + s.grad[i] * inv;
         s.delta[i] = static_cast<real>(lr_) * s.velocity[i];
       }
+      s.accumulated = 0;
       s.reference.record(s.params, s.delta);  // W(n), Δ(n) before the update, like the policy
       layerpipe::apply_update(s.history, std::span<real>(s.params), std::span<const real>(s.delta));
     }
@@ -253,12 +325,23 @@ public:
 
   const std::vector<layer_state>& layers() const { return layers_; }
 
-  /// Mean MSE of the current weights on held-out data.
-  double evaluate(const batch_data& b, std::size_t rows) const {
+  /// Held-out loss of the current weights (mean MSE or cross-entropy) and, for classification,
+  /// the fraction of rows whose largest logit is the label (NaN for regression).
+  std::pair<double, double> evaluate(const batch_data& b, std::size_t rows) const {
     std::vector<real> a = b.x;
     for (int l = 0; l < layers_total; ++l) a = layer_forward(layers_[static_cast<std::size_t>(l)].params, l, a, rows);
-    return static_cast<double>(nn::mse_loss(thrust::cpp::par, cmatrix{a.data(), rows, outputs},
-                                            cmatrix{b.target.data(), rows, outputs}));
+    const cmatrix y{a.data(), rows, outputs};
+    if (task_ == task::regression)
+      return {static_cast<double>(nn::mse_loss(thrust::cpp::par, y, cmatrix{b.target.data(), rows, outputs})),
+              std::nan("")};
+    std::size_t right = 0;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const real* row = a.data() + r * outputs;
+      const auto best = std::max_element(row, row + outputs) - row;
+      if (best == b.labels[r]) ++right;
+    }
+    return {static_cast<double>(nn::softmax_cross_entropy_loss(thrust::cpp::par, y, std::span<const int>(b.labels))),
+            static_cast<double>(right) / static_cast<double>(rows)};
   }
 
 private:
@@ -281,6 +364,8 @@ private:
 
   double lr_, momentum_;
   std::size_t batch_;
+  task task_;
+  bool accumulate_;
   std::vector<std::vector<int>> stage_layers_;
   std::vector<layer_state> layers_;
   const std::vector<batch_data>* data_ = nullptr;
@@ -294,33 +379,47 @@ struct run_result {
   std::string name;
   double train_loss = 0;  // mean over the last window's micro-batches
   double eval_loss = 0;   // held-out, final weights
+  double accuracy = std::nan("");  // held-out, classification only
   double error = 0;       // median relative reconstruction error (layers with d > 0)
   std::optional<layerpipe::timeline> window;  // one measured window (async runs)
+  std::vector<std::vector<real>> params;      // final weights, per layer
 };
 
 struct experiment {
   const settings& cfg;
+  task kind;
   const layerpipe::partition& part;
   const std::vector<std::int64_t>& delays;
-  const std::vector<std::vector<real>>& teacher;
+  const std::vector<std::vector<real>>& teacher;  // regression labels
+  const std::vector<std::vector<real>>& centres;  // classification data
   const std::vector<std::vector<real>>& init;
   const batch_data& held_out;
   std::size_t held_rows;
 
+  batch_data make(std::size_t rows, std::uint64_t seed) const {
+    return kind == task::classification ? make_class_batch(centres, rows, seed) : make_batch(teacher, rows, seed);
+  }
+
   std::vector<batch_data> window_data(int w) const {
     std::vector<batch_data> data;
     for (int m = 0; m < cfg.micro_batches; ++m)
-      data.push_back(make_batch(teacher, cfg.batch,
-                                1000003ULL * static_cast<std::uint64_t>(w) + static_cast<std::uint64_t>(m) + 17));
+      data.push_back(make(cfg.batch, 1000003ULL * static_cast<std::uint64_t>(w) + static_cast<std::uint64_t>(m) + 17));
     return data;
   }
 
-  /// Plain per-micro-batch SGD: no pipeline, no staleness (every d = 0), one micro-batch at a
-  /// time through every stage, then every stage's update.
-  run_result sequential(double lr, double momentum) const {
+  void finish(run_result& r, const mlp_stages& st) const {
+    std::tie(r.eval_loss, r.accuracy) = st.evaluate(held_out, held_rows);
+    for (const auto& s : st.layers()) r.params.push_back(s.params);
+  }
+
+  /// No pipeline, no staleness (every d = 0), one micro-batch at a time through every stage.
+  /// Plain SGD updates every stage after each micro-batch; with `accumulate` the window's M
+  /// gradients are summed and every stage updates once, with their mean, at the window's end.
+  run_result sequential(double lr, double momentum, bool accumulate = false) const {
     const std::vector<std::int64_t> zero(delays.size(), 0);
-    mlp_stages st(part, zero, layerpipe::weight_policy::stale, init, lr, momentum, cfg.batch);
-    double last = 0;
+    mlp_stages st(part, zero, layerpipe::weight_policy::stale, init, lr, momentum, cfg.batch, kind, accumulate);
+    run_result r;
+    r.name = accumulate ? "sequential, accumulate M" : "sequential SGD";
     for (int w = 0; w < cfg.windows; ++w) {
       const auto data = window_data(w);
       st.set_window(&data);
@@ -329,16 +428,46 @@ struct experiment {
         for (int s = 0; s < stages_total; ++s) a = st.forward(s, m, a);
         std::vector<real> g = st.loss_gradient(m, a);
         for (int s = stages_total - 1; s >= 0; --s) g = st.backward(s, m, g);
-        for (int s = 0; s < stages_total; ++s) st.update(s);
+        if (!accumulate)
+          for (int s = 0; s < stages_total; ++s) st.update(s);
       }
-      last = st.window_loss();
+      if (accumulate)
+        for (int s = 0; s < stages_total; ++s) st.update(s);
+      r.train_loss = st.window_loss();
       progress(w);
     }
-    return {"sequential SGD", last, st.evaluate(held_out, held_rows), 0.0, std::nullopt};
+    finish(r, st);
+    return r;
+  }
+
+  /// Synchronous 1F1B (PipeDream-Flush) on the threads executor: one_f_one_b(P, M) with a U
+  /// action appended to each device's list after its last backward. U without a micro-batch
+  /// waits for all M weight gradients of its stage, so every F and B of a window sees the same
+  /// weights (staleness 0, no weight history) and each stage updates once per window with the
+  /// mean of the M micro-batch gradients — the same arithmetic, in the same order per stage, as
+  /// sequential(lr, momentum, true).
+  run_result sync_1f1b(double lr, double momentum) const {
+    const std::vector<std::int64_t> zero(delays.size(), 0);
+    mlp_stages st(part, zero, layerpipe::weight_policy::stale, init, lr, momentum, cfg.batch, kind, true);
+    layerpipe::schedule sched = layerpipe::one_f_one_b(stages_total, cfg.micro_batches);
+    for (int d = 0; d < stages_total; ++d)
+      sched.actions[static_cast<std::size_t>(d)].push_back(layerpipe::make_action(layerpipe::action_kind::update, d));
+    layerpipe::thread_context ctx;
+    run_result r;
+    r.name = "1F1B sync, accumulate M";
+    for (int w = 0; w < cfg.windows; ++w) {
+      const auto data = window_data(w);
+      st.set_window(&data);
+      ctx.run(sched, st);
+      r.train_loss = st.window_loss();
+      progress(w);
+    }
+    finish(r, st);
+    return r;
   }
 
   run_result async(layerpipe::weight_policy policy, double lr, double momentum) const {
-    mlp_stages st(part, delays, policy, init, lr, momentum, cfg.batch);
+    mlp_stages st(part, delays, policy, init, lr, momentum, cfg.batch, kind);
     const layerpipe::schedule sched = layerpipe::layerpipe_async(stages_total, cfg.micro_batches);
     layerpipe::thread_context ctx;
     run_result r;
@@ -351,7 +480,7 @@ struct experiment {
       r.train_loss = st.window_loss();
       progress(w);
     }
-    r.eval_loss = st.evaluate(held_out, held_rows);
+    finish(r, st);
     std::vector<double> all;
     for (const auto& s : st.layers()) all.insert(all.end(), s.errors.begin(), s.errors.end());
     r.error = median(all);
@@ -363,13 +492,27 @@ struct experiment {
   }
 };
 
+double max_weight_difference(const run_result& a, const run_result& b) {
+  double m = 0;
+  for (std::size_t l = 0; l < a.params.size(); ++l)
+    for (std::size_t i = 0; i < a.params[l].size(); ++i) {
+      const double x = a.params[l][i], y = b.params[l][i];
+      if (std::isnan(x) && std::isnan(y)) continue;  // both diverged alike
+      m = std::max(m, std::isnan(x) || std::isnan(y) ? std::numeric_limits<double>::infinity() : std::abs(x - y));
+    }
+  return m;
+}
+
 void print_help() {
-  std::cout << "usage: layerpipe-train [--quick] [--windows N] [-m M] [--lr X] [--lr-momentum X] [--trace FILE]\n"
+  std::cout << "usage: layerpipe-train [--quick] [--windows N] [-m M] [--lr X] [--lr-momentum X] [--lr-cls X]\n"
+               "         [--lr-momentum-cls X] [--sync-scale K] [--trace FILE]\n"
                "  --quick        a few short windows (test suite)\n"
                "  --windows N    training windows per run (default 40)\n"
                "  -m M           micro-batches per window (default 32; >= 7 reaches the steady state)\n"
                "  --lr X         learning rate of plain SGD (default 0.05)\n"
                "  --lr-momentum X  learning rate with momentum 0.9 (default 0.005)\n"
+               "  --lr-cls X, --lr-momentum-cls X  the same for classification (default 0.1, 0.01)\n"
+               "  --sync-scale K  learning-rate factor of the one-update-per-window runs (default 8)\n"
                "  --trace FILE   Chrome trace of one measured window (default layerpipe_train.json)\n";
 }
 
@@ -409,6 +552,12 @@ settings parse(int argc, char** argv) {
       cfg.lr_sgd = parse_rate(a, value());
     } else if (a == "--lr-momentum") {
       cfg.lr_momentum = parse_rate(a, value());
+    } else if (a == "--lr-cls") {
+      cfg.lr_sgd_cls = parse_rate(a, value());
+    } else if (a == "--lr-momentum-cls") {
+      cfg.lr_momentum_cls = parse_rate(a, value());
+    } else if (a == "--sync-scale") {
+      cfg.sync_scale = parse_int(a, value());
     } else if (a == "--trace") {
       cfg.trace = value();
     } else if (a == "--help" || a == "-h") {
@@ -439,7 +588,7 @@ int run(int argc, char** argv) {
   for (int l = 0; l < layers_total; ++l) delays.push_back(plan.staleness_updates(l, layerpipe::pipelining_style::systolic));
 
   std::cout << "layerpipe-train: " << layers_total << "-layer MLP (width " << width << ", " << outputs
-            << " outputs, dense+tanh), teacher-student MSE, micro-batch " << cfg.batch << ", M = "
+            << " outputs, dense+tanh), two tasks, micro-batch " << cfg.batch << ", M = "
             << cfg.micro_batches << " per window, " << cfg.windows << " windows\n";
   std::cout << "partition:";
   for (int s = 0; s < stages_total; ++s) {
@@ -473,40 +622,89 @@ int run(int argc, char** argv) {
     teacher.push_back(random_layer(l, rng_teacher, 1.5));
     init.push_back(random_layer(l, rng_student, 1.0));
   }
+  const std::vector<std::vector<real>> centres = make_centres();
   const std::size_t held_rows = 512;
-  const batch_data held_out = make_batch(teacher, held_rows, 99991);
-  const experiment ex{cfg, part, delays, teacher, init, held_out, held_rows};
+  const double sync_scale = cfg.sync_scale;
 
   struct optimizer {
     std::string name;
     double lr, momentum;
   };
-  const optimizer optimizers[] = {{"SGD", cfg.lr_sgd, 0.0}, {"momentum 0.9", cfg.lr_momentum, 0.9}};
-  std::vector<std::pair<std::string, run_result>> results;
+  struct row {
+    std::string task, opt;
+    run_result r;
+  };
+  std::vector<row> results;
+  std::vector<std::string> checks;
   std::optional<layerpipe::timeline> measured;
-  for (const auto& o : optimizers) {
-    std::cout << "training with " << o.name << " (lr " << o.lr << ")\n";
-    std::cout << "  sequential SGD ";
-    results.emplace_back(o.name, ex.sequential(o.lr, o.momentum));
-    for (auto p : policies) {
-      std::cout << "  async + " << layerpipe::to_string(p) << " ";
-      run_result r = ex.async(p, o.lr, o.momentum);
-      if (!measured && p == layerpipe::weight_policy::exact_stash) measured = r.window;
-      results.emplace_back(o.name, std::move(r));
+  for (const task kind : {task::regression, task::classification}) {
+    const bool cls = kind == task::classification;
+    const std::string tname = cls ? "classify" : "regress";
+    const batch_data held_out =
+        cls ? make_class_batch(centres, held_rows, 99991) : make_batch(teacher, held_rows, 99991);
+    const experiment ex{cfg, kind, part, delays, teacher, centres, init, held_out, held_rows};
+    if (cls)
+      std::cout << "classification: Gaussian mixture, " << outputs << " classes x " << modes_per_class
+                << " modes, softmax cross-entropy\n";
+    else
+      std::cout << "regression: teacher-student, MSE\n";
+    const optimizer optimizers[] = {{"SGD", cls ? cfg.lr_sgd_cls : cfg.lr_sgd, 0.0},
+                                    {"momentum 0.9", cls ? cfg.lr_momentum_cls : cfg.lr_momentum, 0.9}};
+    for (const auto& o : optimizers) {
+      char label[64];
+      std::snprintf(label, sizeof label, "%s %g", o.name == "SGD" ? "SGD" : "mom", o.lr);
+      std::cout << " training with " << o.name << " (lr " << o.lr << "; one-update-per-window runs lr "
+                << o.lr * sync_scale << ")\n";
+      std::cout << "  sequential SGD ";
+      results.push_back({tname, label, ex.sequential(o.lr, o.momentum)});
+      std::cout << "  sequential, accumulate M ";
+      run_result seq_acc = ex.sequential(o.lr * sync_scale, o.momentum, true);
+      std::cout << "  1F1B sync ";
+      run_result sync = ex.sync_1f1b(o.lr * sync_scale, o.momentum);
+      // Same arithmetic in the same order per stage: anything beyond rounding is a bug, and the
+      // error stops the run before the summary (so ctest's example.train_quick fails too).
+      const double diff = max_weight_difference(sync, seq_acc);
+      if (!(diff <= 1e-5))
+        layerpipe::detail::fail("train example: 1F1B sync must equal sequential accumulation, max weight difference ",
+                                diff);
+      char line[160];
+      std::snprintf(line, sizeof line, "%s, %s: max |W(1F1B sync) - W(sequential accumulate)| = %.3g",
+                    tname.c_str(), label, diff);
+      checks.emplace_back(line);
+      results.push_back({tname, label, std::move(seq_acc)});
+      results.push_back({tname, label, std::move(sync)});
+      for (auto p : policies) {
+        std::cout << "  async + " << layerpipe::to_string(p) << " ";
+        run_result r = ex.async(p, o.lr, o.momentum);
+        if (!measured && p == layerpipe::weight_policy::exact_stash) measured = r.window;
+        results.push_back({tname, label, std::move(r)});
+      }
     }
+    const mlp_stages fresh(part, delays, layerpipe::weight_policy::stale, init, 0, 0, cfg.batch, kind);
+    const auto [l0, a0] = fresh.evaluate(held_out, held_rows);
+    char line[160];
+    if (cls)
+      std::snprintf(line, sizeof line, "classify: initial weights: eval loss %.5f, accuracy %.3f (chance %.3f)", l0, a0,
+                    1.0 / static_cast<double>(outputs));
+    else
+      std::snprintf(line, sizeof line, "regress: initial weights: eval loss %.5f", l0);
+    checks.emplace_back(line);
   }
 
-  std::printf("\nsummary (train loss: mean MSE of the last window; eval: held-out MSE, %zu rows;\n"
-              "         recon error: median of |W^ - W(n-d)| / |W(n) - W(n-d)| over every backward, d > 0)\n",
-              held_rows);
-  std::printf("%-14s %-26s %12s %12s %12s\n", "optimizer", "run", "train loss", "eval loss", "recon error");
-  for (const auto& [opt, r] : results)
-    std::printf("%-14s %-26s %12.5f %12.5f %12.3f\n", opt.c_str(), r.name.c_str(), r.train_loss, r.eval_loss, r.error);
-  const double initial = [&] {
-    const mlp_stages fresh(part, delays, layerpipe::weight_policy::stale, init, 0, 0, cfg.batch);
-    return fresh.evaluate(held_out, held_rows);
-  }();
-  std::printf("(eval loss of the initial weights: %.5f)\n", initial);
+  std::printf("\nsummary (train loss: mean loss of the last window; eval: held-out loss, %zu rows; regress: MSE,\n"
+              "         classify: cross-entropy, acc = held-out accuracy; recon error: median of\n"
+              "         |W^ - W(n-d)| / |W(n) - W(n-d)| over every backward, d > 0; the two 'accumulate M'\n"
+              "         rows update once per window, with the mean gradient, at lr x %g)\n",
+              held_rows, sync_scale);
+  std::printf("%-9s %-11s %-26s %11s %11s %11s %7s\n", "task", "optimizer", "run", "train loss", "eval loss",
+              "recon error", "acc");
+  for (const auto& [tn, opt, r] : results) {
+    char acc[16] = "-";
+    if (!std::isnan(r.accuracy)) std::snprintf(acc, sizeof acc, "%.3f", r.accuracy);
+    std::printf("%-9s %-11s %-26s %11.5f %11.5f %11.3f %7s\n", tn.c_str(), opt.c_str(), r.name.c_str(), r.train_loss,
+                r.eval_loss, r.error, acc);
+  }
+  for (const auto& c : checks) std::printf("%s\n", c.c_str());
 
   // Measured window vs the simulator fed with the measured mean pass times.
   if (measured) {
