@@ -59,3 +59,23 @@ TEST_CASE("a stage fed a wrong-sized tensor stops the threads executor with nn's
   REQUIRE_THROWS_WITH(ctx.run(layerpipe::one_f_one_b(2, 4), bad),
                       Catch::Contains("nn::dense_forward") && Catch::Contains("x.cols = 4, w.cols = 3"));
 }
+
+namespace {
+/// The same stages, built for a layout in which stage s lives on device `devices[s]`.
+struct placed_stages : two_dense_stages {
+  std::vector<int> devices{0, 1};
+  int device_of(int stage) const { return devices[static_cast<std::size_t>(stage)]; }
+};
+}  // namespace
+
+TEST_CASE("stages built for another placement, or another stage count, are refused", "[exec][errors]") {
+  layerpipe::thread_context ctx;
+  placed_stages st;
+  REQUIRE(ctx.run(layerpipe::one_f_one_b(2, 2), st).spans.size() > 0);
+  st.devices = {1, 0};
+  REQUIRE_THROWS_WITH(ctx.run(layerpipe::one_f_one_b(2, 2), st),
+                      Catch::Contains("stage 0 was built for device 1 but schedule '1F1B' places it on device 0"));
+  placed_stages two;
+  REQUIRE_THROWS_WITH(ctx.run(layerpipe::one_f_one_b(3, 2), two),
+                      Catch::Contains("the stages have 2 stages but schedule '1F1B' has 3"));
+}

@@ -69,6 +69,15 @@ schedule prepare_run(const schedule& s, const Stages& stages) {
       fail("executor: the stages have ", n, " stages but schedule '", lowered.name, "' has ",
            lowered.num_stages(), " (rule: the schedule's placement covers exactly the user's stages)");
   }
+  if constexpr (has_stage_devices<Stages>) {
+    for (int st = 0; st < lowered.num_stages(); ++st) {
+      const int wanted = static_cast<int>(stages.device_of(st));
+      if (wanted != lowered.placement.device_of(st))
+        fail("executor: stage ", st, " was built for device ", wanted, " but schedule '", lowered.name,
+             "' places it on device ", lowered.placement.device_of(st),
+             " (rule: the schedule's placement matches the stages' devices)");
+    }
+  }
   for (std::size_t d = 0; d < lowered.actions.size(); ++d)
     for (std::size_t i = 0; i < lowered.actions[d].size(); ++i) {
       const action_kind k = lowered.actions[d][i].kind;

@@ -16,6 +16,7 @@
 //     // optional:
 //     tensor backward(int stage, int mb, const tensor& grad_out);  // fused B (default: I then W)
 //     int num_stages() const;                                    // checked against the schedule
+//     int device_of(int stage) const;                            // checked against its placement
 //   };
 //   static_assert(layerpipe::pipeline_stages<my_stages>);
 //
@@ -60,6 +61,13 @@ concept has_fused_backward = pipeline_stages<S> && requires(S& s, int stage, int
 template <class S>
 concept has_stage_count = requires(const S& s) {
   { s.num_stages() } -> std::convertible_to<int>;
+};
+
+/// Stages that say which device each of them was built for (e.g. where their memory lives);
+/// executors check it against the schedule's placement.
+template <class S>
+concept has_stage_devices = requires(const S& s, int stage) {
+  { s.device_of(stage) } -> std::convertible_to<int>;
 };
 
 }  // namespace layerpipe
