@@ -55,8 +55,7 @@ public:
 
   /// u ← β·u + (1 − β)·Δ(n).
   void record(std::span<const T> weights, std::span<const T> delta) {
-    detail::weights_impl::check_span(to_string(kind), "weights", weights.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "delta", delta.size(), size_);
+    detail::weights_impl::check_record(to_string(kind), weights, delta, size_);
     if (delay_ > 0) {
       const T keep = static_cast<T>(beta_), take = static_cast<T>(1.0 - beta_);
       for (std::size_t i = 0; i < size_; ++i) average_[i] = keep * average_[i] + take * delta[i];
@@ -67,13 +66,7 @@ public:
 
   /// out = W(n) + min(n, d)·u/(1 − β^n).
   void reconstruct(std::span<const T> current, std::span<T> out) const {
-    detail::weights_impl::check_span(to_string(kind), "current weights", current.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "output", out.size(), size_);
-    detail::weights_impl::check_output(to_string(kind), current, out);
-    if (delay_ == 0 || n_ == 0) {
-      if (out.data() != current.data()) std::copy(current.begin(), current.end(), out.begin());
-      return;
-    }
+    if (detail::weights_impl::reconstruct_current(to_string(kind), current, out, size_, delay_ == 0 || n_ == 0)) return;
     const T scale = static_cast<T>(static_cast<double>(std::min(n_, delay_)) / (1.0 - beta_power_));
     for (std::size_t i = 0; i < size_; ++i) out[i] = current[i] + scale * average_[i];
   }

@@ -38,21 +38,14 @@ public:
 
   /// Stores W(n) in slot n mod d (overwriting W(n − d), no longer needed once Δ(n) lands).
   void record(std::span<const T> weights, std::span<const T> delta) {
-    detail::weights_impl::check_span(to_string(kind), "weights", weights.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "delta", delta.size(), size_);
+    detail::weights_impl::check_record(to_string(kind), weights, delta, size_);
     if (delay_ > 0) std::copy(weights.begin(), weights.end(), slot(n_ % delay_).begin());
     ++n_;
   }
 
   /// out = W(max(n − d, 0)), bitwise.
   void reconstruct(std::span<const T> current, std::span<T> out) const {
-    detail::weights_impl::check_span(to_string(kind), "current weights", current.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "output", out.size(), size_);
-    detail::weights_impl::check_output(to_string(kind), current, out);
-    if (delay_ == 0 || n_ == 0) {  // W(n) itself
-      if (out.data() != current.data()) std::copy(current.begin(), current.end(), out.begin());
-      return;
-    }
+    if (detail::weights_impl::reconstruct_current(to_string(kind), current, out, size_, delay_ == 0 || n_ == 0)) return;
     // W(n − d) sits in slot (n − d) mod d = n mod d; before d updates only W(0), in slot 0, is wanted.
     const std::span<const T> version = n_ >= delay_ ? slot(n_ % delay_) : slot(0);
     std::copy(version.begin(), version.end(), out.begin());

@@ -31,17 +31,13 @@ public:
   }
 
   void record(std::span<const T> weights, std::span<const T> delta) {
-    detail::weights_impl::check_span(to_string(kind), "weights", weights.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "delta", delta.size(), size_);
+    detail::weights_impl::check_record(to_string(kind), weights, delta, size_);
     ++n_;
   }
 
   /// out = W(n).
   void reconstruct(std::span<const T> current, std::span<T> out) const {
-    detail::weights_impl::check_span(to_string(kind), "current weights", current.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "output", out.size(), size_);
-    detail::weights_impl::check_output(to_string(kind), current, out);
-    if (out.data() != current.data()) std::copy(current.begin(), current.end(), out.begin());
+    detail::weights_impl::reconstruct_current(to_string(kind), current, out, size_, true);
   }
 
   void reset() noexcept { n_ = 0; }

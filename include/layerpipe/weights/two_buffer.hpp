@@ -47,21 +47,14 @@ public:
 
   /// Takes the snapshot W(n) when n is a multiple of m.
   void record(std::span<const T> weights, std::span<const T> delta) {
-    detail::weights_impl::check_span(to_string(kind), "weights", weights.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "delta", delta.size(), size_);
+    detail::weights_impl::check_record(to_string(kind), weights, delta, size_);
     if (delay_ > 0 && n_ % period_ == 0) std::copy(weights.begin(), weights.end(), snapshot_.begin());
     ++n_;
   }
 
   /// out = W(m·⌊(n − 1)/m⌋) (d >= 1, n >= 1), else W(n).
   void reconstruct(std::span<const T> current, std::span<T> out) const {
-    detail::weights_impl::check_span(to_string(kind), "current weights", current.size(), size_);
-    detail::weights_impl::check_span(to_string(kind), "output", out.size(), size_);
-    detail::weights_impl::check_output(to_string(kind), current, out);
-    if (delay_ == 0 || n_ == 0) {
-      if (out.data() != current.data()) std::copy(current.begin(), current.end(), out.begin());
-      return;
-    }
+    if (detail::weights_impl::reconstruct_current(to_string(kind), current, out, size_, delay_ == 0 || n_ == 0)) return;
     std::copy(snapshot_.begin(), snapshot_.end(), out.begin());
   }
 

@@ -3,6 +3,7 @@
 // One place for the messages, so every policy names a broken rule the same way.
 #pragma once
 
+#include <algorithm>
 #include <layerpipe/core/error.hpp>
 
 #include <cstddef>
@@ -50,6 +51,26 @@ void check_output(std::string_view policy, std::span<const T> current, std::span
     fail("weight history '", policy,
          "': the output span must be disjoint from the current weights or the same span, got a partial overlap "
          "at offset ", out_begin - cur_begin, " elements");
+}
+
+/// The arguments of record(): weights and update both of the policy's size.
+template <class T>
+void check_record(std::string_view policy, std::span<const T> weights, std::span<const T> delta, std::size_t size) {
+  check_span(policy, "weights", weights.size(), size);
+  check_span(policy, "delta", delta.size(), size);
+}
+
+/// The arguments of reconstruct(), then the case every policy shares: with no history to undo
+/// (d = 0, or no update recorded yet) the answer is W(n) itself. Returns true when it wrote it.
+template <class T>
+bool reconstruct_current(std::string_view policy, std::span<const T> current, std::span<T> out, std::size_t size,
+                         bool no_history) {
+  check_span(policy, "current weights", current.size(), size);
+  check_span(policy, "output", out.size(), size);
+  check_output(policy, current, out);
+  if (!no_history) return false;
+  if (out.data() != current.data()) std::copy(current.begin(), current.end(), out.begin());
+  return true;
 }
 
 /// buffers × size × element_bytes, or an error when it does not fit std::size_t.

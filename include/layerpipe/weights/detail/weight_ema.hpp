@@ -34,8 +34,7 @@ public:
 
   /// W̄ ← β·W̄ + (1 − β)·(W(n) − Δ(n)), with W̄ = W(n) first when n = 0.
   void record(std::span<const T> weights, std::span<const T> delta) {
-    check_span(to_string(kind), "weights", weights.size(), size_);
-    check_span(to_string(kind), "delta", delta.size(), size_);
+    check_record(to_string(kind), weights, delta, size_);
     if (delay_ > 0) {
       if (n_ == 0) std::copy(weights.begin(), weights.end(), average_.begin());
       const T keep = static_cast<T>(beta_), take = static_cast<T>(1.0 - beta_);
@@ -50,13 +49,7 @@ public:
 
   /// out = W̄(n) (d >= 1, n >= 1), else W(n).
   void reconstruct(std::span<const T> current, std::span<T> out) const {
-    check_span(to_string(kind), "current weights", current.size(), size_);
-    check_span(to_string(kind), "output", out.size(), size_);
-    check_output(to_string(kind), current, out);
-    if (delay_ == 0 || n_ == 0) {
-      if (out.data() != current.data()) std::copy(current.begin(), current.end(), out.begin());
-      return;
-    }
+    if (reconstruct_current(to_string(kind), current, out, size_, delay_ == 0 || n_ == 0)) return;
     std::copy(average_.begin(), average_.end(), out.begin());
   }
 
