@@ -187,11 +187,11 @@ int run(int argc, char** argv) {
   if (o.list) { list_families(std::cout); return 0; }
 
   const auto& family = layerpipe::find_family(o.schedule);
-  const int chunks = o.chunks.value_or(family.uses_chunks ? 2 : 1);
+  const int requested_chunks = o.chunks.value_or(family.uses_chunks ? 2 : 1);
   layerpipe::schedule_params params;
   params.devices = o.devices;
   params.micro_batches = o.micro_batches;
-  params.chunks = chunks;
+  params.chunks = requested_chunks;
   params.group_size = o.group_size;
   params.mode = o.forward_only ? layerpipe::pass_mode::forward_only : layerpipe::pass_mode::training;
   layerpipe::schedule s = layerpipe::make_schedule(family.name, params);
@@ -203,7 +203,10 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  // Per-stage costs; a chunk of a V-chunk placement is 1/V of a stage's work.
+  // Per-stage costs; a chunk of a V-chunk placement is 1/V of a stage's work. V comes from the
+  // schedule itself, so families with a fixed layout (two chunks per device for V placements)
+  // are costed right too.
+  const int chunks = s.num_stages() / s.num_devices();
   const double per_chunk = 1.0 / chunks;
   const layerpipe::pass_costs chunk_costs{o.costs.forward * per_chunk, o.costs.input_grad * per_chunk,
                                           o.costs.weight_grad * per_chunk};
