@@ -432,7 +432,7 @@ TEST_CASE("every family name and alias resolves, case-insensitively", "[families
   }
   std::sort(seen.begin(), seen.end());
   REQUIRE(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
-  REQUIRE(schedule_families().size() == 6);
+  REQUIRE(schedule_families().size() == 9);
   REQUIRE(find_family("gpipe").uses_chunks == false);
   REQUIRE(find_family("1f1b").uses_chunks == false);
   REQUIRE(find_family("vpp").uses_chunks == true);

@@ -28,6 +28,8 @@
 #include <layerpipe/schedule/looped_bfs.hpp>
 #include <layerpipe/schedule/one_f_one_b.hpp>
 #include <layerpipe/schedule/schedule.hpp>
+#include <layerpipe/schedule/zb_v.hpp>
+#include <layerpipe/schedule/zero_bubble.hpp>
 
 #include <array>
 #include <cstddef>
@@ -77,11 +79,12 @@ inline schedule make_looped_bfs(const schedule_params& p) {
   if (p.group_size != 0) reject_group_size("looped-bfs", p.group_size);
   return looped_bfs(p.devices, p.micro_batches, p.chunks, p.mode);
 }
-/// The asynchronous families train by definition (an update follows every backward).
+/// Families with no forward-only form: the asynchronous ones update after every backward, the
+/// zero-bubble ones are defined by how they place the split backward.
 inline void require_training(std::string_view family, pass_mode mode) {
   if (mode != pass_mode::training)
-    fail("schedule '", family, "' updates the weights after every backward and has no forward-only form: ",
-         "leave mode = training");
+    fail("schedule '", family, "' has no forward-only form (its construction is about the backward ",
+         "passes): leave mode = training, or use gpipe/1f1b with forward_only");
 }
 inline schedule make_pipedream_async(const schedule_params& p) {
   if (p.group_size != 0) reject_group_size("pipedream-async", p.group_size);
@@ -92,6 +95,21 @@ inline schedule make_layerpipe_async(const schedule_params& p) {
   if (p.group_size != 0) reject_group_size("layerpipe-async", p.group_size);
   require_training("layerpipe-async", p.mode);
   return layerpipe_async(p.devices, p.micro_batches);
+}
+inline schedule make_zb_h1(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("zb-h1", p.group_size);
+  require_training("zb-h1", p.mode);
+  return zb_h1(p.devices, p.micro_batches);
+}
+inline schedule make_zb_h2(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("zb-h2", p.group_size);
+  require_training("zb-h2", p.mode);
+  return zb_h2(p.devices, p.micro_batches);
+}
+inline schedule make_zb_v(const schedule_params& p) {
+  if (p.group_size != 0) reject_group_size("zb-v", p.group_size);
+  require_training("zb-v", p.mode);
+  return zb_v(p.devices, p.micro_batches);
 }
 
 inline constexpr std::array family_table{
@@ -111,6 +129,15 @@ inline constexpr std::array family_table{
     family_info{"layerpipe-async", "layerpipe,systolic",
                 "LayerPipe systolic: F at clock k+s, B and U at k+2(P-1)-s; staleness 2(P-1-s) updates", false,
                 make_layerpipe_async},
+    family_info{"zb-h1", "zbh1,zb1p-handcrafted,zero-bubble-h1",
+                "ZB-H1: 1F1B with split I/W, first d W's deferred; idle a third of 1F1B's, peak as 1F1B", false,
+                make_zb_h1},
+    family_info{"zb-h2", "zbh2,zero-bubble-h2",
+                "ZB-H2: longer warm-up, I and F alternate, W's fill gaps; span idle 0 once M >= 2P-1, peak 2P",
+                false, make_zb_h2},
+    family_info{"zb-v", "zbv,zero-bubble-v",
+                "ZB-V: V placement, two chunks per device, split I/W; span idle 0 once M >= 2P-1, peak P", false,
+                make_zb_v},
 };
 
 /// Lowercase, with '-', '_' and ' ' dropped: the form names are compared in.

@@ -15,3 +15,5 @@
 #include <layerpipe/schedule/interleaved_1f1b.hpp>
 #include <layerpipe/schedule/looped_bfs.hpp>
 #include <layerpipe/schedule/one_f_one_b.hpp>
+#include <layerpipe/schedule/zb_v.hpp>
+#include <layerpipe/schedule/zero_bubble.hpp>
