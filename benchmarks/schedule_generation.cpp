@@ -46,6 +46,18 @@ void bm_interleaved_v2(benchmark::State& state) {
 void bm_looped_bfs_v2(benchmark::State& state) {
   run_generation(state, [](int p, int m) { return layerpipe::looped_bfs(p, m, 2); });
 }
+void bm_zb_h1(benchmark::State& state) {
+  run_generation(state, [](int p, int m) { return layerpipe::zb_h1(p, m); });
+}
+void bm_zb_h2(benchmark::State& state) {
+  run_generation(state, [](int p, int m) { return layerpipe::zb_h2(p, m); });
+}
+void bm_zb_v(benchmark::State& state) {
+  run_generation(state, [](int p, int m) { return layerpipe::zb_v(p, m); });
+}
+void bm_layerpipe_async(benchmark::State& state) {
+  run_generation(state, [](int p, int m) { return layerpipe::layerpipe_async(p, m); });
+}
 void bm_lower_1f1b(benchmark::State& state) {
   const auto s = layerpipe::one_f_one_b(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
   std::size_t actions = 0;
@@ -64,5 +76,9 @@ BENCHMARK(bm_gpipe)->Apply(sizes);
 BENCHMARK(bm_1f1b)->Apply(sizes);
 BENCHMARK(bm_interleaved_v2)->Apply(sizes);
 BENCHMARK(bm_looped_bfs_v2)->Apply(sizes);
+BENCHMARK(bm_zb_h1)->Apply(sizes);
+BENCHMARK(bm_zb_h2)->Apply(sizes);
+BENCHMARK(bm_zb_v)->Apply(sizes);
+BENCHMARK(bm_layerpipe_async)->Apply(sizes);
 BENCHMARK(bm_lower_1f1b)->Apply(sizes);
 BENCHMARK_MAIN();

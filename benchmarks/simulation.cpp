@@ -51,6 +51,18 @@ void bm_simulate_interleaved_v2(benchmark::State& state) {
   }
   per_action(state, s.size());
 }
+template <class Make>
+void simulate_family(benchmark::State& state, Make make) {
+  const auto s = make(static_cast<int>(state.range(0)), static_cast<int>(state.range(1)));
+  for (auto _ : state) {
+    layerpipe::timeline t = layerpipe::simulate(s, costs);
+    benchmark::DoNotOptimize(t);
+  }
+  per_action(state, s.size());
+}
+void bm_simulate_zb_h1(benchmark::State& state) { simulate_family(state, layerpipe::zb_h1); }
+void bm_simulate_zb_h2(benchmark::State& state) { simulate_family(state, layerpipe::zb_h2); }
+void bm_simulate_zb_v(benchmark::State& state) { simulate_family(state, layerpipe::zb_v); }
 void bm_simulate_lowered_1f1b(benchmark::State& state) {
   const auto s = layerpipe::lower(layerpipe::one_f_one_b(static_cast<int>(state.range(0)), static_cast<int>(state.range(1))));
   for (auto _ : state) {
@@ -81,6 +93,9 @@ void bm_measure_1f1b(benchmark::State& state) {
 
 BENCHMARK(bm_simulate_1f1b)->Apply(sizes);
 BENCHMARK(bm_simulate_interleaved_v2)->Apply(sizes);
+BENCHMARK(bm_simulate_zb_h1)->Apply(sizes);
+BENCHMARK(bm_simulate_zb_h2)->Apply(sizes);
+BENCHMARK(bm_simulate_zb_v)->Apply(sizes);
 BENCHMARK(bm_simulate_lowered_1f1b)->Apply(sizes);
 BENCHMARK(bm_validate_1f1b)->Apply(sizes);
 BENCHMARK(bm_measure_1f1b)->Apply(sizes);
