@@ -14,11 +14,14 @@
 //   looped-bfs        loopedbfs, bfs, breadth-first
 //   pipedream-async   pipedream, async-1f1b
 //   layerpipe-async   layerpipe, systolic
-// Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0): a
-// family without chunks rejects chunks != 1 instead of silently ignoring it.
+//   zb-h1, zb-h2, zb-v (zero-bubble; see the table below for aliases)
+// Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0,
+// training): make_schedule checks them once, from the table's flags, instead of silently
+// ignoring them.
 //
 // Adding a family: write its generator header, include it here, and add one row to
-// detail::family_table (name, aliases, summary, uses_chunks, maker).
+// detail::family_table (name, aliases, summary, uses_chunks, maker, uses_group_size,
+// has_forward_only).
 #pragma once
 
 #include <layerpipe/core/error.hpp>
@@ -49,95 +52,52 @@ struct schedule_params {
   pass_mode mode = pass_mode::training;
 };
 
-/// One registry entry.
+/// One registry entry. The flags say which schedule_params the family reads; make_schedule
+/// rejects any other parameter that leaves its default, so makers only build.
 struct family_info {
   std::string_view name;     ///< canonical name, lowercase ("1f1b")
   std::string_view aliases;  ///< comma-separated, lowercase ("pipedream-flush,dapple,...")
   std::string_view summary;  ///< one line for listings
   bool uses_chunks;          ///< takes V = schedule_params::chunks
-  /// Builds the schedule; parameters are already checked against uses_chunks.
+  /// Builds the schedule; parameters are already checked against the flags.
   schedule (*make)(const schedule_params&) = nullptr;
+  bool uses_group_size = false;  ///< takes schedule_params::group_size (interleaved-1f1b)
+  bool has_forward_only = true;  ///< takes pass_mode::forward_only
 };
 
 namespace detail {
-[[noreturn]] inline void reject_group_size(std::string_view family, int group_size) {
-  fail("schedule '", family, "' has no micro-batch group size: leave group_size = 0, got ", group_size,
-       " (only interleaved-1f1b takes one)");
-}
-inline schedule make_gpipe(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("gpipe", p.group_size);
-  return gpipe(p.devices, p.micro_batches, p.mode);
-}
-inline schedule make_one_f_one_b(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("1f1b", p.group_size);
-  return one_f_one_b(p.devices, p.micro_batches, p.mode);
-}
-inline schedule make_interleaved_1f1b(const schedule_params& p) {
-  return interleaved_1f1b(p.devices, p.micro_batches, p.chunks, {p.group_size, p.mode});
-}
-inline schedule make_looped_bfs(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("looped-bfs", p.group_size);
-  return looped_bfs(p.devices, p.micro_batches, p.chunks, p.mode);
-}
-/// Families with no forward-only form: the asynchronous ones update after every backward, the
-/// zero-bubble ones are defined by how they place the split backward.
-inline void require_training(std::string_view family, pass_mode mode) {
-  if (mode != pass_mode::training)
-    fail("schedule '", family, "' has no forward-only form (its construction is about the backward ",
-         "passes): leave mode = training, or use gpipe/1f1b with forward_only");
-}
-inline schedule make_pipedream_async(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("pipedream-async", p.group_size);
-  require_training("pipedream-async", p.mode);
-  return pipedream_async(p.devices, p.micro_batches);
-}
-inline schedule make_layerpipe_async(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("layerpipe-async", p.group_size);
-  require_training("layerpipe-async", p.mode);
-  return layerpipe_async(p.devices, p.micro_batches);
-}
-inline schedule make_zb_h1(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("zb-h1", p.group_size);
-  require_training("zb-h1", p.mode);
-  return zb_h1(p.devices, p.micro_batches);
-}
-inline schedule make_zb_h2(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("zb-h2", p.group_size);
-  require_training("zb-h2", p.mode);
-  return zb_h2(p.devices, p.micro_batches);
-}
-inline schedule make_zb_v(const schedule_params& p) {
-  if (p.group_size != 0) reject_group_size("zb-v", p.group_size);
-  require_training("zb-v", p.mode);
-  return zb_v(p.devices, p.micro_batches);
-}
-
 inline constexpr std::array family_table{
-    family_info{"gpipe", "", "GPipe: all forwards, then all backwards; peak M activations", false, make_gpipe},
+    family_info{"gpipe", "", "GPipe: all forwards, then all backwards; peak M activations", false,
+                [](const schedule_params& p) { return gpipe(p.devices, p.micro_batches, p.mode); }},
     family_info{"1f1b", "pipedream-flush,dapple,one-f-one-b",
                 "1F1B (PipeDream-Flush, DAPPLE): warm-up, one forward one backward, cool-down; peak min(P-d, M)",
-                false, make_one_f_one_b},
+                false, [](const schedule_params& p) { return one_f_one_b(p.devices, p.micro_batches, p.mode); }},
     family_info{"interleaved-1f1b", "interleaved,interleaved1f1b,vpp,virtual-pipeline,megatron-interleaved",
                 "interleaved 1F1B (Megatron virtual pipeline): V chunks per device, bubble (P-1)/(VM+P-1)", true,
-                make_interleaved_1f1b},
+                [](const schedule_params& p) {
+                  return interleaved_1f1b(p.devices, p.micro_batches, p.chunks, {p.group_size, p.mode});
+                },
+                true},
     family_info{"looped-bfs", "loopedbfs,bfs,breadth-first",
                 "looped BFS: each chunk runs all micro-batches before the next; peak M activations", true,
-                make_looped_bfs},
+                [](const schedule_params& p) { return looped_bfs(p.devices, p.micro_batches, p.chunks, p.mode); }},
+    // The asynchronous families update after every backward and the zero-bubble ones are defined
+    // by where they put the split backward: none of them has a forward-only form.
     family_info{"pipedream-async", "pipedream,async-1f1b",
                 "PipeDream (1F1B without flush): an update after every backward; staleness P-1-s updates", false,
-                make_pipedream_async},
+                [](const schedule_params& p) { return pipedream_async(p.devices, p.micro_batches); }, false, false},
     family_info{"layerpipe-async", "layerpipe,systolic",
                 "LayerPipe systolic: F at clock k+s, B and U at k+2(P-1)-s; staleness 2(P-1-s) updates", false,
-                make_layerpipe_async},
+                [](const schedule_params& p) { return layerpipe_async(p.devices, p.micro_batches); }, false, false},
     family_info{"zb-h1", "zbh1,zb1p-handcrafted,zero-bubble-h1",
                 "ZB-H1: 1F1B with split I/W, first d W's deferred; idle a third of 1F1B's, peak as 1F1B", false,
-                make_zb_h1},
+                [](const schedule_params& p) { return zb_h1(p.devices, p.micro_batches); }, false, false},
     family_info{"zb-h2", "zbh2,zero-bubble-h2",
                 "ZB-H2: longer warm-up, I and F alternate, W's fill gaps; span idle 0 once M >= 2P-1, peak 2P",
-                false, make_zb_h2},
+                false, [](const schedule_params& p) { return zb_h2(p.devices, p.micro_batches); }, false, false},
     family_info{"zb-v", "zbv,zero-bubble-v",
                 "ZB-V: V placement, two chunks per device, split I/W; span idle 0 once M >= 2P-1, peak P", false,
-                make_zb_v},
+                [](const schedule_params& p) { return zb_v(p.devices, p.micro_batches); }, false, false},
 };
 
 /// Lowercase, with '-', '_' and ' ' dropped: the form names are compared in.
@@ -182,13 +142,20 @@ inline const family_info& find_family(std::string_view name) {
   detail::fail("unknown schedule '", name, "'; valid names: ", valid);
 }
 
-/// Builds the schedule of family `name` (see find_family). A family without chunks rejects
-/// chunks != 1; the generator rejects everything else it does not allow.
+/// Builds the schedule of family `name` (see find_family). Parameters the family does not read
+/// must keep their defaults (chunks 1, group size 0, training); the generator rejects everything
+/// else it does not allow.
 inline schedule make_schedule(std::string_view name, const schedule_params& params) {
   const family_info& f = find_family(name);
   if (!f.uses_chunks && params.chunks != 1)
-    detail::fail("schedule '", f.name, "' has one stage per device and takes no chunks: leave chunks = 1, got V = ",
-                 params.chunks, " (interleaved-1f1b and looped-bfs take chunks)");
+    detail::fail("schedule '", f.name, "' fixes its own stages per device and takes no chunks: leave chunks = 1, ",
+                 "got V = ", params.chunks, " (interleaved-1f1b and looped-bfs take chunks)");
+  if (!f.uses_group_size && params.group_size != 0)
+    detail::fail("schedule '", f.name, "' has no micro-batch group size: leave group_size = 0, got ",
+                 params.group_size, " (only interleaved-1f1b takes one)");
+  if (!f.has_forward_only && params.mode != pass_mode::training)
+    detail::fail("schedule '", f.name, "' has no forward-only form (its construction is about the backward ",
+                 "passes): leave mode = training, or use gpipe/1f1b with forward_only");
   return f.make(params);
 }
 
