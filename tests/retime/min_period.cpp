@@ -19,13 +19,7 @@ using layerpipe::test::parhi_iir;
 
 namespace {
 
-struct lcg {
-  std::uint64_t s;
-  int next(int bound) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<int>((s >> 33) % static_cast<std::uint64_t>(bound));
-  }
-};
+using layerpipe::test::lcg;
 
 // Forward edges (in index order) may carry 0 registers, backward ones >= 1: no zero-delay cycle.
 sdf_graph random_circuit(lcg& rng, int n, int m) {

@@ -24,6 +24,8 @@ using layerpipe::test::parhi_iir;
 
 namespace {
 
+using layerpipe::test::lcg;
+
 // a -> b (0 registers), b -> a (2): the usage example of retiming.hpp.
 constexpr sdf_graph two_loop() {
   sdf_graph g;
@@ -33,15 +35,6 @@ constexpr sdf_graph two_loop() {
   g.add_edge(1, 0, 2);
   return g;
 }
-
-// Small deterministic generator for property tests (no <random>: identical on every platform).
-struct lcg {
-  std::uint64_t s;
-  int next(int bound) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<int>((s >> 33) % static_cast<std::uint64_t>(bound));
-  }
-};
 
 // Random circuit with integer times; edges "forward" in index order may carry 0 registers,
 // backward edges and self-loops carry >= 1, so there is never a zero-delay cycle.

@@ -1,10 +1,22 @@
-// tests/retime/sdf_circuits.hpp — textbook circuits shared by the retiming tests, each built by
-// a constexpr function so the same value feeds STATIC_REQUIRE and REQUIRE.
+// tests/retime/sdf_circuits.hpp — textbook circuits and a small random generator shared by the
+// retiming tests; each circuit is built by a constexpr function so the same value feeds
+// STATIC_REQUIRE and REQUIRE.
 #pragma once
 
 #include <layerpipe/retime/sdf_graph.hpp>
 
+#include <cstdint>
+
 namespace layerpipe::test {
+
+/// Small deterministic generator for property tests (no <random>: identical on every platform).
+struct lcg {
+  std::uint64_t s;
+  int next(int bound) {
+    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<int>((s >> 33) % static_cast<std::uint64_t>(bound));
+  }
+};
 
 // The digital correlator of Leiserson & Saxe, "Retiming Synchronous Circuitry" (1991), Fig. 1:
 // y_t = Σ_{i=0..3} δ(x_{t-i}, a_i). A shift register v_h -> v1 -> v2 -> v3 -> v4 (one register
