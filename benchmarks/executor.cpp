@@ -11,6 +11,8 @@
 #include <layerpipe/sim/cost_model.hpp>
 #include <layerpipe/sim/simulate.hpp>
 
+#include "common.hpp"
+
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -33,11 +35,7 @@ struct empty_stages {
   void update(int) {}
 };
 
-void per_action(benchmark::State& state, std::size_t actions) {
-  state.counters["actions"] = static_cast<double>(actions);
-  state.counters["per_action"] = benchmark::Counter(
-      static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-}
+using layerpipe::bench::per_action;
 
 void devices(benchmark::internal::Benchmark* b) {
   for (int p : {2, 4, 8}) b->Args({p, 64});

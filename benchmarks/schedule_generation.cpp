@@ -3,11 +3,12 @@
 #include <layerpipe/schedule/generators.hpp>
 #include <layerpipe/schedule/lower.hpp>
 
+#include "common.hpp"
+
 #include <benchmark/benchmark.h>
 
 namespace {
 
-// Reports ns per action as "per_action" (time per iteration divided by actions).
 template <class Make>
 void run_generation(benchmark::State& state, Make make) {
   try {  // a size the family does not allow (interleaved with M < P) is skipped, not crashed on
@@ -22,14 +23,7 @@ void run_generation(benchmark::State& state, Make make) {
     actions = s.size();
     benchmark::DoNotOptimize(s);
   }
-  state.counters["actions"] = static_cast<double>(actions);
-  state.counters["per_action"] = benchmark::Counter(
-      static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-}
-
-void sizes(benchmark::internal::Benchmark* b) {
-  for (int p : {4, 16, 64})
-    for (int m : {8, 64, 1024}) b->Args({p, m});
+  layerpipe::bench::per_action(state, actions);
 }
 
 void bm_gpipe(benchmark::State& state) {
@@ -66,19 +60,18 @@ void bm_lower_1f1b(benchmark::State& state) {
     actions = lowered.size();
     benchmark::DoNotOptimize(lowered);
   }
-  state.counters["per_action"] = benchmark::Counter(
-      static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  layerpipe::bench::per_action(state, actions);
 }
 
 }  // namespace
 
-BENCHMARK(bm_gpipe)->Apply(sizes);
-BENCHMARK(bm_1f1b)->Apply(sizes);
-BENCHMARK(bm_interleaved_v2)->Apply(sizes);
-BENCHMARK(bm_looped_bfs_v2)->Apply(sizes);
-BENCHMARK(bm_zb_h1)->Apply(sizes);
-BENCHMARK(bm_zb_h2)->Apply(sizes);
-BENCHMARK(bm_zb_v)->Apply(sizes);
-BENCHMARK(bm_layerpipe_async)->Apply(sizes);
-BENCHMARK(bm_lower_1f1b)->Apply(sizes);
+BENCHMARK(bm_gpipe)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_1f1b)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_interleaved_v2)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_looped_bfs_v2)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_zb_h1)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_zb_h2)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_zb_v)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_layerpipe_async)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_lower_1f1b)->Apply(layerpipe::bench::pipeline_sizes);
 BENCHMARK_MAIN();

@@ -7,20 +7,13 @@
 #include <layerpipe/sim/metrics.hpp>
 #include <layerpipe/sim/simulate.hpp>
 
+#include "common.hpp"
+
 #include <benchmark/benchmark.h>
 
 namespace {
 
-void per_action(benchmark::State& state, std::size_t actions) {
-  state.counters["actions"] = static_cast<double>(actions);
-  state.counters["per_action"] = benchmark::Counter(
-      static_cast<double>(actions), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-}
-
-void sizes(benchmark::internal::Benchmark* b) {
-  for (int p : {4, 16, 64})
-    for (int m : {8, 64, 1024}) b->Args({p, m});
-}
+using layerpipe::bench::per_action;
 
 layerpipe::schedule interleaved_v2(int p, int m) {
   return layerpipe::interleaved_1f1b(p, m, 2);  // automatic Megatron group size
@@ -91,12 +84,12 @@ void bm_measure_1f1b(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(bm_simulate_1f1b)->Apply(sizes);
-BENCHMARK(bm_simulate_interleaved_v2)->Apply(sizes);
-BENCHMARK(bm_simulate_zb_h1)->Apply(sizes);
-BENCHMARK(bm_simulate_zb_h2)->Apply(sizes);
-BENCHMARK(bm_simulate_zb_v)->Apply(sizes);
-BENCHMARK(bm_simulate_lowered_1f1b)->Apply(sizes);
-BENCHMARK(bm_validate_1f1b)->Apply(sizes);
-BENCHMARK(bm_measure_1f1b)->Apply(sizes);
+BENCHMARK(bm_simulate_1f1b)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_simulate_interleaved_v2)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_simulate_zb_h1)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_simulate_zb_h2)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_simulate_zb_v)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_simulate_lowered_1f1b)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_validate_1f1b)->Apply(layerpipe::bench::pipeline_sizes);
+BENCHMARK(bm_measure_1f1b)->Apply(layerpipe::bench::pipeline_sizes);
 BENCHMARK_MAIN();
