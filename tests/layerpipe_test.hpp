@@ -3,9 +3,30 @@
 
 #include <catch2/catch.hpp>
 
+#include <layerpipe/core/error.hpp>
+
 #include <cmath>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <string_view>
 
 namespace layerpipe::test {
 /// Tolerant comparison for simulated times: relative 1e-9, absolute 1e-9.
 inline bool close(double a, double b) { return std::fabs(a - b) <= 1e-9 * (1.0 + std::fabs(a) + std::fabs(b)); }
+
+/// Runs f and requires a layerpipe::error whose message holds every part.
+inline void require_error(const std::function<void()>& f, std::initializer_list<std::string_view> parts) {
+  try {
+    f();
+    FAIL("expected a layerpipe::error");
+  } catch (const layerpipe::error& e) {
+    const std::string message = e.what();
+    INFO(message);
+    for (auto part : parts) {
+      CAPTURE(part);
+      CHECK(message.find(part) != std::string::npos);
+    }
+  }
+}
 }  // namespace layerpipe::test

@@ -19,6 +19,8 @@ using namespace layerpipe;
 
 namespace {
 
+using layerpipe::test::require_error;
+
 using table = std::vector<std::vector<std::string>>;
 
 schedule make(placement p, int micro_batches, const table& tokens) {
@@ -60,20 +62,6 @@ table grid_cells(const std::string& grid, std::size_t devices) {
     rows.push_back(cells);
   }
   return rows;
-}
-
-void require_error(const std::function<void()>& f, std::initializer_list<std::string_view> parts) {
-  try {
-    f();
-    FAIL("expected a layerpipe::error");
-  } catch (const layerpipe::error& e) {
-    const std::string message = e.what();
-    INFO(message);
-    for (auto part : parts) {
-      CAPTURE(part);
-      CHECK(message.find(part) != std::string::npos);
-    }
-  }
 }
 
 void require_same(const schedule& a, const schedule& b) {

@@ -17,6 +17,8 @@ using namespace layerpipe;
 
 namespace {
 
+using layerpipe::test::require_error;
+
 using lists = std::vector<std::vector<std::string>>;
 
 schedule make(placement p, int micro_batches, const lists& tokens,
@@ -61,21 +63,6 @@ schedule hand_1f1b(int devices, int micro_batches) {
       list.push_back(make_action(action_kind::backward, d, m));
   }
   return s;
-}
-
-/// Runs f, requires a layerpipe::error whose message holds every part.
-void require_error(const std::function<void()>& f, std::initializer_list<std::string_view> parts) {
-  try {
-    f();
-    FAIL("expected a layerpipe::error");
-  } catch (const layerpipe::error& e) {
-    const std::string message = e.what();
-    INFO(message);
-    for (auto part : parts) {
-      CAPTURE(part);
-      CHECK(message.find(part) != std::string::npos);
-    }
-  }
 }
 
 std::vector<action> compute_actions(const std::vector<action>& list) {
