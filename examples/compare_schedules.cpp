@@ -59,15 +59,15 @@ layerpipe::schedule build(const layerpipe::family_info& f) {
 std::string table(layerpipe::pass_costs stage_costs) {
   std::ostringstream out;
   out << "| family | makespan | bubble ratio | worst span idle | peak activations | weight copies/device "
-         "| P2P messages/micro-batch |\n"
-      << "|---|---:|---:|---:|---:|---:|---:|\n";
+         "| P2P messages/micro-batch | gradient all-reduces |\n"
+      << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const layerpipe::family_info& f : layerpipe::schedule_families()) {
     const layerpipe::schedule s = build(f);
     if (is_asynchronous(s)) continue;
 
-    // Chunks per device (zb-v has two without taking V): each chunk costs 1/V of a stage.
-    const int v = s.num_stages() / s.num_devices();
-    const double share = 1.0 / v;
+    // A stage of the model is 1/S_model of it; per-stage costs are given per 1/P of the model,
+    // so a stage costs P/S_model of them (1/V for V chunks, 1/2 for BitPipe's four half-chunks).
+    const double share = static_cast<double>(s.num_devices()) / s.placement.model_stages();
     const auto costs = layerpipe::cost_model::uniform(
         {stage_costs.forward * share, stage_costs.input_grad * share, stage_costs.weight_grad * share});
     const layerpipe::schedule_metrics m = layerpipe::measure(
@@ -76,12 +76,13 @@ std::string table(layerpipe::pass_costs stage_costs) {
     double peak = 0.0, copies = 0.0;
     for (int d = 0; d < s.num_devices(); ++d) {
       peak = std::max(peak, m.devices[static_cast<std::size_t>(d)].peak_activations);
-      // Distinct model stages held × the fraction of the model each is (one chunk = 1/V).
+      // Stages held (replicas count twice) × the fraction of a device's share of the model each is.
       copies = std::max(copies, static_cast<double>(s.placement.stages_on(d).size()) * share);
     }
     out << "| `" << f.name << "`" << (f.uses_chunks ? " (V = 2)" : "") << " | " << fixed(m.makespan, 2) << " | "
         << fixed(m.bubble_ratio, 3) << " | " << fixed(m.max_span_idle, 2) << " | " << fixed(peak, 2) << " | "
-        << fixed(copies, 2) << " | " << fixed(static_cast<double>(m.messages) / micro_batches, 2) << " |\n";
+        << fixed(copies, 2) << " | " << fixed(static_cast<double>(m.messages) / micro_batches, 2) << " | "
+        << m.gradient_reductions << " |\n";
   }
   return out.str();
 }
@@ -122,11 +123,13 @@ int main(int argc, char** argv) {
          << skipped << ") are left out: they never flush, so there is no per-iteration makespan.\n\n"
          << "- **bubble ratio**: (makespan − busy time of the busiest device) / makespan.\n"
          << "- **worst span idle**: the largest (last end − first start − busy) over devices.\n"
-         << "- **peak activations**: order-based, in stage-units (a chunk counts 1/V), max over devices; a "
+         << "- **peak activations**: order-based, in stage-units of 1/P of the model (a chunk counts 1/V), max over devices; a "
             "split backward frees its activation at W (`activation_accounting::free_at_weight_grad`).\n"
-         << "- **weight copies/device**: distinct model stages on the device × chunk size "
-            "(`stages_on(d).size() / V`), max over devices.\n"
-         << "- **P2P messages/micro-batch**: cross-device transfers (`metrics.messages`) / M.\n\n"
+         << "- **weight copies/device**: stages on the device × the stage's size in units of 1/P of the model "
+            "(`stages_on(d).size() · P / S_model`), max over devices: 2 where each device holds two replicas.\n"
+         << "- **P2P messages/micro-batch**: cross-device transfers (`metrics.messages`) / M.\n"
+         << "- **gradient all-reduces**: REDUCE_GRAD actions between the replicas of a stage "
+            "(`metrics.gradient_reductions`), per iteration.\n\n"
          << "## T_F = T_I = T_W = 1 (T_B = 2)\n\n" << equal << "\n## T_F = 1, T_I = T_W = 0.5 (T_B = 1)\n\n" << cheap
          << "\n## Where each family is defined\n\n";
     for (const layerpipe::family_info& f : layerpipe::schedule_families())

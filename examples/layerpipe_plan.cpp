@@ -151,7 +151,11 @@ void print_report(std::ostream& out, const options& o, const layerpipe::schedule
       << ", T_W = " << format_number(o.costs.weight_grad) << " per stage"
       << (chunks > 1 ? " (divided by V per chunk)" : "") << ", latency " << format_number(o.latency) << "\n";
   out << "actions       " << s.size() << (s.level == layerpipe::schedule_level::lowered ? " (lowered)" : "")
-      << ", messages " << m.messages << " (" << format_number(m.message_bytes) << " bytes)\n";
+      << ", messages " << m.messages << " (" << format_number(m.message_bytes) << " bytes)";
+  if (s.placement.num_replicas() > 1)
+    out << ", " << s.placement.num_replicas() << " model replicas, " << m.gradient_reductions
+        << " gradient all-reduces";
+  out << "\n";
   out << "makespan      " << format_number(m.makespan) << "\n";
   out << "bubble        " << std::fixed << std::setprecision(4) << m.bubble_ratio << std::defaultfloat
       << " wall-clock (makespan - busiest device's busy time) / makespan\n";
@@ -206,8 +210,10 @@ int run(int argc, char** argv) {
   // Per-stage costs; a chunk of a V-chunk placement is 1/V of a stage's work. V comes from the
   // schedule itself, so families with a fixed layout (two chunks per device for V placements)
   // are costed right too.
-  const int chunks = s.num_stages() / s.num_devices();
-  const double per_chunk = 1.0 / chunks;
+  // With two replicas (Chimera, BitPipe, DualPipe) a device's stages double, not its share of
+  // the model: a stage is S_model/P of a device's work.
+  const int chunks = s.placement.model_stages() / s.num_devices();
+  const double per_chunk = static_cast<double>(s.num_devices()) / s.placement.model_stages();
   const layerpipe::pass_costs chunk_costs{o.costs.forward * per_chunk, o.costs.input_grad * per_chunk,
                                           o.costs.weight_grad * per_chunk};
   const auto costs = layerpipe::cost_model::uniform(chunk_costs)

@@ -61,6 +61,10 @@ struct tensor_key {
 /// The lowered, validated schedule an executor runs; checks what every executor checks first.
 template <class Stages>
 schedule prepare_run(const schedule& s, const Stages& stages) {
+  if (s.placement.num_replicas() != 1)
+    fail("executor: schedule '", s.name, "' places ", s.placement.num_replicas(),
+         " replicas of the model (a bidirectional schedule); the sequential and threads executors run one "
+         "copy of each stage (rule: one replica per model stage)");
   schedule lowered = s.level == schedule_level::compute_only ? lower(s) : s;
   validate(lowered);
   if constexpr (has_stage_count<Stages>) {

@@ -16,6 +16,9 @@
 //     is an error; so is a rank with no action, and a stage index that appears nowhere); the
 //     number of stages is the largest stage index + 1; the placement style is `loop` or `v` when
 //     the map is exactly placement::loop or placement::v, `explicit` otherwise;
+//   - with csv_read_options::replicas R > 1 (bidirectional schedules) the stages split into R
+//     replica-major ranges, the placement is `bidirectional` when it is exactly the mirror of a
+//     loop or v placement, and each micro-batch's replica is that of the stages it runs on;
 //   - M is csv_read_options::micro_batches, or the largest micro-batch index + 1 when that is 0;
 //   - the schedule is forward-only when the file holds no backward pass or transfer at all;
 //   - then validate() runs, unless csv_read_options::validate is false.
@@ -55,6 +58,9 @@ struct csv_read_options {
   std::string name = "csv";  ///< the schedule's name, also used in error messages
   int micro_batches = 0;     ///< M; 0 infers it as the largest micro-batch index + 1
   bool validate = true;      ///< run validate() on the loaded schedule
+  /// Model replicas R (2 for Chimera, BitPipe, DualPipe files): stages are replica-major and each
+  /// micro-batch's replica is read from the stages it runs on. PyTorch files have R = 1.
+  int replicas = 1;
 };
 
 /// Writes one row per device, cells in execution order, as PyTorch's `_dump_csv` does.
@@ -247,8 +253,27 @@ struct csv_reader {
     std::vector<int> map(owners.size());
     for (std::size_t st = 0; st < owners.size(); ++st) map[st] = owners[st].rank;
     schedule s;
-    s.placement = infer_placement(std::move(map), ranks);
+    s.placement = infer_placement(std::move(map), ranks, options.replicas);
     s.micro_batches = micro_batches;
+    if (options.replicas > 1) {
+      s.micro_batch_replica.assign(static_cast<std::size_t>(micro_batches), -1);
+      for (const auto& row : rows)
+        for (const auto& c : row)
+          for_each_half(c.what, [&](action_kind, int st, int mb) {
+            if (mb < 0) return;
+            int& r = s.micro_batch_replica[static_cast<std::size_t>(mb)];
+            const int here = s.placement.replica_of(st);
+            if (r >= 0 && r != here)
+              fail_at(c.line, c.column,
+                      "micro-batch " + std::to_string(mb) + " in '" + to_string(c.what) + "' runs on replica " +
+                          std::to_string(here) + " but also on replica " + std::to_string(r) +
+                          " (rule: a micro-batch stays in one replica)");
+            r = here;
+          });
+      for (std::size_t m = 0; m < s.micro_batch_replica.size(); ++m)
+        if (s.micro_batch_replica[m] < 0)
+          detail::fail(options.name, ": micro-batch ", m, " appears in no cell, so its replica is unknown");
+    }
     s.level = format == csv_format::compute_only ? schedule_level::compute_only : schedule_level::lowered;
     s.forward_only = !backward;
     s.name = options.name;
@@ -261,16 +286,21 @@ struct csv_reader {
     return s;
   }
 
-  /// `loop` or `v` when the map is exactly that style, `explicit` otherwise.
-  static placement infer_placement(std::vector<int> map, int ranks) {
+  /// `loop` or `v` (mirrored into `bidirectional` with replicas) when the map is exactly that
+  /// style, `explicit` otherwise.
+  static placement infer_placement(std::vector<int> map, int ranks, int replicas) {
+    if (replicas < 1) detail::fail("csv_read_options::replicas must be >= 1, got ", replicas);
     const int stages = static_cast<int>(map.size());
-    if (stages % ranks == 0) {
-      for (auto candidate : {placement::loop(ranks, stages / ranks), placement::v(ranks, stages / ranks)}) {
+    if (stages % (ranks * replicas) == 0) {
+      const int per_device = stages / (ranks * replicas);
+      for (auto candidate : {placement::loop(ranks, per_device), placement::v(ranks, per_device)}) {
+        if (replicas == 2) candidate = placement::bidirectional(candidate);
+        if (candidate.num_replicas() != replicas) continue;
         auto m = candidate.map();
         if (std::equal(m.begin(), m.end(), map.begin(), map.end())) return candidate;
       }
     }
-    return placement::from_map(std::move(map), ranks);
+    return placement::from_map(std::move(map), ranks, replicas);
   }
 };
 

@@ -55,6 +55,7 @@ inline schedule lower(const schedule& compute_only) {
   out.level = schedule_level::lowered;
   out.forward_only = in.forward_only;
   out.name = in.name;
+  out.micro_batch_replica = in.micro_batch_replica;
   out.actions.resize(static_cast<std::size_t>(devices));
   for (std::size_t d = 0; d < out.actions.size(); ++d) out.actions[d].reserve(2 * in.actions[d].size());
 
@@ -64,8 +65,8 @@ inline schedule lower(const schedule& compute_only) {
   std::vector<unsigned char> gradient_placed(static_cast<std::size_t>(stages) * mbs, 0);
   auto at = [&](int st, int mb) { return static_cast<std::size_t>(st) * mbs + static_cast<std::size_t>(mb); };
   auto ready = [&](action_kind k, int st, int mb) {
-    if (k == action_kind::forward) return st == 0 || forward_placed[at(st - 1, mb)] != 0;
-    if (is_input_backward(k)) return st == stages - 1 || gradient_placed[at(st + 1, mb)] != 0;
+    if (k == action_kind::forward) return in.placement.is_first_in_replica(st) || forward_placed[at(st - 1, mb)] != 0;
+    if (is_input_backward(k)) return in.placement.is_last_in_replica(st) || gradient_placed[at(st + 1, mb)] != 0;
     return true;  // W follows its own I on the same device: validated already
   };
   auto place = [&](int d, const action& a) {
@@ -74,14 +75,14 @@ inline schedule lower(const schedule& compute_only) {
     detail::for_each_half(a, [&](action_kind k, int st, int mb) {
       if (k == action_kind::forward) {
         forward_placed[at(st, mb)] = 1;
-        if (st + 1 < stages && !in.placement.same_device(st, st + 1)) {
+        if (!in.placement.is_last_in_replica(st) && !in.placement.same_device(st, st + 1)) {
           list.push_back(make_action(action_kind::send_f, st, mb));
           out.actions[static_cast<std::size_t>(in.placement.device_of(st + 1))].push_back(
               make_action(action_kind::recv_f, st + 1, mb));
         }
       } else if (is_input_backward(k)) {
         gradient_placed[at(st, mb)] = 1;
-        if (st > 0 && !in.placement.same_device(st, st - 1)) {
+        if (!in.placement.is_first_in_replica(st) && !in.placement.same_device(st, st - 1)) {
           list.push_back(make_action(action_kind::send_b, st, mb));
           out.actions[static_cast<std::size_t>(in.placement.device_of(st - 1))].push_back(
               make_action(action_kind::recv_b, st - 1, mb));

@@ -1,15 +1,25 @@
 // layerpipe/schedule/placement.hpp — which device runs each pipeline stage.
 //
 // Stages are global indices 0 … S−1 over the whole model (with V chunks per device, S = V·P).
-// Three styles (REFERENCE §1.5):
+// Styles (REFERENCE §1.5):
 //   loop  — stage s on device s mod P (interleaved 1F1B, looped BFS);
 //   v     — stages climb devices 0…P−1, then descend P−1…0, and so on (ZB-V, DualPipeV);
+//   bidirectional — two replicas of the model running in opposite directions (Chimera, BitPipe,
+//           DualPipe): replica 0 follows a loop or v placement, replica 1 the same with device d
+//           mirrored to P−1−d, so every device holds each of its model stages twice over;
 //   explicit — any map, e.g. read from a CSV file.
 // A stage's *chunk* is its local index on its device, counting the device's stages in
 // ascending order (chunk 0 holds the device's lowest stage).
 //
+// Replicas: with R replicas the stage indices are replica-major, stage = r·S_model + s, so
+// replica r's pipeline is the contiguous range r·S_model … (r+1)·S_model − 1 and model stage s
+// exists once per replica. A micro-batch travels through one replica (schedule::micro_batch_replica);
+// the replicas' gradients of a model stage are combined by REDUCE_GRAD.
+//
 //   auto p = layerpipe::placement::loop(4, 2);   // 4 devices, 2 chunks each, 8 stages
 //   p.device_of(5) == 1;  p.chunk_of(5) == 1;    // stage 5 is chunk 1 of device 1
+//   auto c = layerpipe::placement::bidirectional(layerpipe::placement::loop(4));  // Chimera's
+//   c.device_of(4) == 3;                         // replica 1's model stage 0 runs on device 3
 #pragma once
 
 #include <layerpipe/core/error.hpp>
@@ -23,12 +33,13 @@
 
 namespace layerpipe {
 
-enum class placement_style { loop, v, explicit_map };
+enum class placement_style { loop, v, bidirectional, explicit_map };
 
 inline std::string_view to_string(placement_style s) noexcept {
   switch (s) {
     case placement_style::loop: return "loop";
     case placement_style::v: return "v";
+    case placement_style::bidirectional: return "bidirectional";
     case placement_style::explicit_map: return "explicit";
   }
   return "?";
@@ -58,10 +69,30 @@ public:
     return placement(placement_style::v, devices, std::move(map));
   }
 
+  /// Two replicas in opposite directions: replica 0 is `down` (one replica), replica 1 is `down`
+  /// with device d mirrored to P − 1 − d. Stage r·S + s is model stage s of replica r.
+  static placement bidirectional(const placement& down) {
+    if (down.num_replicas() != 1)
+      detail::fail("placement::bidirectional mirrors a one-replica placement, got one with ", down.num_replicas(),
+                   " replicas");
+    const int devices = down.num_devices();
+    std::vector<int> map(2 * down.device_of_.size());
+    for (std::size_t s = 0; s < down.device_of_.size(); ++s) {
+      map[s] = down.device_of_[s];
+      map[s + down.device_of_.size()] = devices - 1 - down.device_of_[s];
+    }
+    return placement(placement_style::bidirectional, devices, std::move(map), 2);
+  }
+
   /// Any map stage → device. `devices` defaults to the largest device index + 1; every device
-  /// must hold at least one stage.
-  static placement from_map(std::vector<int> stage_to_device, int devices = -1) {
+  /// must hold at least one stage. With `replicas` R > 1 the map lists replica 0's stages, then
+  /// replica 1's, ... (replica-major); its size must be a multiple of R.
+  static placement from_map(std::vector<int> stage_to_device, int devices = -1, int replicas = 1) {
     if (stage_to_device.empty()) detail::fail("a placement needs at least one stage");
+    if (replicas < 1) detail::fail("placement: the number of replicas must be >= 1, got ", replicas);
+    if (stage_to_device.size() % static_cast<std::size_t>(replicas) != 0)
+      detail::fail("placement: ", stage_to_device.size(), " stages do not split into ", replicas,
+                   " equal replicas (rule: every replica holds every model stage once)");
     int largest = -1;
     for (std::size_t s = 0; s < stage_to_device.size(); ++s) {
       if (stage_to_device[s] < 0)
@@ -73,15 +104,45 @@ public:
     if (largest >= devices)
       detail::fail("placement: a stage is mapped to device ", largest, " but there are only ",
                    devices, " devices");
-    placement p(placement_style::explicit_map, devices, std::move(stage_to_device));
+    placement p(placement_style::explicit_map, devices, std::move(stage_to_device), replicas);
     for (int d = 0; d < devices; ++d)
       if (p.stages_on(d).empty()) detail::fail("placement: device ", d, " holds no stage");
     return p;
   }
 
   int num_devices() const noexcept { return devices_; }
+  /// All stage instances, over every replica: R·S_model.
   int num_stages() const noexcept { return static_cast<int>(device_of_.size()); }
   placement_style style() const noexcept { return style_; }
+  /// R: how many copies of the model the placement holds (1 except for bidirectional ones).
+  int num_replicas() const noexcept { return replicas_; }
+  /// S_model: the stages of one replica, i.e. how many pieces the model is cut into.
+  int model_stages() const noexcept { return model_stages_; }
+  /// The replica a stage belongs to, and its index within that replica.
+  int replica_of(int stage) const {
+    (void)checked(stage);
+    return stage / model_stages_;
+  }
+  int model_stage_of(int stage) const {
+    (void)checked(stage);
+    return stage % model_stages_;
+  }
+  /// The stage that runs model stage `model_stage` in replica `replica`.
+  int stage_in_replica(int replica, int model_stage) const {
+    if (replica < 0 || replica >= replicas_)
+      detail::fail("placement: replica ", replica, " out of range 0..", replicas_ - 1);
+    if (model_stage < 0 || model_stage >= model_stages_)
+      detail::fail("placement: model stage ", model_stage, " out of range 0..", model_stages_ - 1);
+    return replica * model_stages_ + model_stage;
+  }
+  /// First and last stage of the stage's replica: where micro-batches enter and turn around.
+  /// Unchecked (the execution engine calls them per action on checked stages).
+  bool is_first_in_replica(int stage) const noexcept {
+    return replicas_ == 1 ? stage == 0 : stage % model_stages_ == 0;
+  }
+  bool is_last_in_replica(int stage) const noexcept {
+    return replicas_ == 1 ? stage == model_stages_ - 1 : stage % model_stages_ == model_stages_ - 1;
+  }
 
   int device_of(int stage) const { return device_of_[checked(stage)]; }
   int chunk_of(int stage) const { return chunk_of_[checked(stage)]; }
@@ -99,12 +160,13 @@ public:
   bool same_device(int a, int b) const { return device_of(a) == device_of(b); }
 
   friend bool operator==(const placement& a, const placement& b) noexcept {
-    return a.devices_ == b.devices_ && a.device_of_ == b.device_of_;
+    return a.devices_ == b.devices_ && a.replicas_ == b.replicas_ && a.device_of_ == b.device_of_;
   }
 
 private:
-  placement(placement_style style, int devices, std::vector<int> map)
-      : style_(style), devices_(devices), device_of_(std::move(map)) {
+  placement(placement_style style, int devices, std::vector<int> map, int replicas = 1)
+      : style_(style), devices_(devices), replicas_(replicas), device_of_(std::move(map)) {
+    model_stages_ = static_cast<int>(device_of_.size()) / replicas_;
     chunk_of_.assign(device_of_.size(), 0);
     offsets_.assign(static_cast<std::size_t>(devices_) + 1, 0);
     for (int d : device_of_) ++offsets_[static_cast<std::size_t>(d) + 1];
@@ -130,6 +192,8 @@ private:
 
   placement_style style_ = placement_style::loop;
   int devices_ = 0;
+  int replicas_ = 1;
+  int model_stages_ = 0;
   std::vector<int> device_of_;  // stage -> device
   std::vector<int> chunk_of_;   // stage -> local chunk index
   std::vector<int> offsets_;    // device -> first index in stages_

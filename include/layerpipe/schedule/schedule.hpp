@@ -38,9 +38,17 @@ struct schedule {
   bool forward_only = false;               ///< inference: F only, no backward passes
   std::string name;                        ///< family name, e.g. "1F1B"
   std::vector<std::vector<action>> actions;  ///< actions[device], in execution order
+  /// With a replicated placement (Chimera, BitPipe, DualPipe): the replica each micro-batch
+  /// travels through, one entry per micro-batch. Empty = every micro-batch uses replica 0.
+  std::vector<int> micro_batch_replica;
 
   int num_devices() const noexcept { return placement.num_devices(); }
   int num_stages() const noexcept { return placement.num_stages(); }
+  /// The replica micro-batch m travels through (0 without replicas). Unchecked: the engine checks
+  /// the routing once (detail::check_routing) before it runs.
+  int replica_of_micro_batch(int m) const noexcept {
+    return micro_batch_replica.empty() ? 0 : micro_batch_replica[static_cast<std::size_t>(m)];
+  }
   /// Total number of actions over all devices.
   std::size_t size() const noexcept {
     std::size_t n = 0;

@@ -65,12 +65,13 @@ inline void check_transfer(const schedule& s, int device, std::size_t step, cons
                       std::to_string(stages) + " stages");
   const int peer = peer_stage(a.kind, a.stage);
   const bool toward_next = peer > a.stage;
-  if (peer < 0 || peer >= stages)
+  // The peer must be in the same replica: a micro-batch never crosses from one to another.
+  if (toward_next ? s.placement.is_last_in_replica(a.stage) : s.placement.is_first_in_replica(a.stage))
     schedule_fail(s, device, step,
                   std::string(token(a.kind)) + " on stage " + std::to_string(a.stage) + ": there is no " +
                       (toward_next ? "next" : "previous") +
-                      " stage to talk to (rule: SEND_F and RECV_B need stage < S - 1, RECV_F and "
-                      "SEND_B need stage > 0)");
+                      " stage to talk to (rule: SEND_F and RECV_B need a stage before the last of its "
+                      "replica, RECV_F and SEND_B one after the first)");
   const int own = s.placement.device_of(a.stage);
   if (s.placement.device_of(peer) == own)
     schedule_fail(s, device, step,
@@ -102,9 +103,12 @@ inline void validate_structure(const schedule& s) {
 
   const int stages = s.num_stages();
   const bool lowered = s.level == schedule_level::lowered;
-  // Forwards per stage: a stage with fewer than M is incomplete, and counting them first keeps
-  // the engine's S x M tables bounded by the schedule's size whatever M claims.
+  check_routing(s);
+  // Forwards per stage: a stage with fewer than its micro-batches is incomplete, and counting
+  // them first keeps the engine's S x M tables bounded by the schedule's size whatever M claims.
   std::vector<std::size_t> forwards(static_cast<std::size_t>(stages), 0);
+  std::vector<std::size_t> routed(static_cast<std::size_t>(s.placement.num_replicas()), 0);
+  for (int m = 0; m < s.micro_batches; ++m) ++routed[static_cast<std::size_t>(s.replica_of_micro_batch(m))];
   for (int d = 0; d < devices; ++d) {
     const auto& list = s.actions[static_cast<std::size_t>(d)];
     for (std::size_t i = 0; i < list.size(); ++i) {
@@ -121,14 +125,17 @@ inline void validate_structure(const schedule& s) {
     }
   }
   for (int st = 0; st < stages; ++st) {
-    if (forwards[static_cast<std::size_t>(st)] >= static_cast<std::size_t>(s.micro_batches)) continue;
+    const std::size_t expected = routed[static_cast<std::size_t>(s.placement.replica_of(st))];
+    if (forwards[static_cast<std::size_t>(st)] >= expected) continue;
     const int d = s.placement.device_of(st);
     const auto& list = s.actions[static_cast<std::size_t>(d)];
     schedule_fail(s, d, list.empty() ? 0 : list.size() - 1,
                   "stage " + std::to_string(st) + " runs F for only " +
-                      std::to_string(forwards[static_cast<std::size_t>(st)]) + " of its M = " +
-                      std::to_string(s.micro_batches) +
-                      " micro-batches (rule: each (stage, micro-batch) runs F exactly once)");
+                      std::to_string(forwards[static_cast<std::size_t>(st)]) +
+                      (s.placement.num_replicas() == 1
+                           ? " of its M = " + std::to_string(expected) + " micro-batches"
+                           : " of the " + std::to_string(expected) + " micro-batches routed through its replica") +
+                      " (rule: each (stage, micro-batch) runs F exactly once)");
   }
   if (!lowered) return;
 
@@ -175,15 +182,15 @@ inline void validate_structure(const schedule& s) {
     }
   }
   // Each cross-device input is received earlier on the consumer's device.
-  const int last = stages - 1;
   for (int d = 0; d < devices; ++d) {
     const auto& list = s.actions[static_cast<std::size_t>(d)];
     for (std::size_t i = 0; i < list.size(); ++i) {
       for_each_half(list[i], [&](action_kind k, int st, int mb) {
         action needed{};
-        if (k == action_kind::forward && st > 0 && !s.placement.same_device(st - 1, st)) {
+        if (k == action_kind::forward && !s.placement.is_first_in_replica(st) && !s.placement.same_device(st - 1, st)) {
           needed = make_action(action_kind::recv_f, st, mb);
-        } else if (is_input_backward(k) && st < last && !s.placement.same_device(st + 1, st)) {
+        } else if (is_input_backward(k) && !s.placement.is_last_in_replica(st) &&
+                   !s.placement.same_device(st + 1, st)) {
           needed = make_action(action_kind::recv_b, st, mb);
         } else {
           return;

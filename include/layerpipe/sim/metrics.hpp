@@ -34,7 +34,7 @@ struct device_metrics {
   double last_end = 0.0;     ///< end of the last compute span (0 if none)
   double idle = 0.0;         ///< wall-clock idle: makespan − busy
   double span_idle = 0.0;    ///< last_end − first_start − busy
-  double peak_activations = 0.0;      ///< stage-units: a chunk counts 1/V_d, V_d = stages on the device
+  double peak_activations = 0.0;      ///< stage-units (1/P of the model): a stage's activation counts P/S_model
   int peak_activation_count = 0;      ///< (stage, micro-batch) activations held at once
   double peak_activation_bytes = 0.0; ///< from the cost model's activation sizes
 };
@@ -46,6 +46,7 @@ struct schedule_metrics {
   std::vector<device_metrics> devices;
   std::size_t messages = 0;    ///< cross-device transfers (activations and gradients)
   double message_bytes = 0.0;  ///< their total size
+  std::size_t gradient_reductions = 0;  ///< REDUCE_GRAD actions (gradient all-reduce between replicas)
   std::vector<span> critical_path;     ///< in time order, from a span starting the chain to the last end
   double critical_path_latency = 0.0;  ///< transfer latency on the path: durations + this = makespan
 };
@@ -167,7 +168,8 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
         });
       }
       auto& m = out.devices[d];
-      m.peak_activations = peak / static_cast<double>(s.placement.stages_on(static_cast<int>(d)).size());
+      // A stage-unit is 1/P of the model; one stage of a replica is 1/S_model of it.
+      m.peak_activations = peak * static_cast<double>(s.num_devices()) / static_cast<double>(s.placement.model_stages());
       m.peak_activation_count = peak_count;
       m.peak_activation_bytes = peak_bytes;
     }
@@ -176,7 +178,8 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
   // Messages: each requirement that crosses devices is one transfer, whatever the level (a
   // compute-only F waits on the producer's F across the edge, a lowered one on its SEND).
   for (const auto& list : s.actions)
-    for (const action& a : list)
+    for (const action& a : list) {
+      if (a.kind == action_kind::reduce_grad) ++out.gradient_reductions;
       detail::for_each_half(a, [&](action_kind k, int stage, int mb) {
         detail::for_each_requirement(s, k, stage, mb, [&](detail::event, int, int, const detail::transfer_edge* e) {
           if (!e) return;
@@ -184,6 +187,7 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
           out.message_bytes += costs.message_bytes(*e);
         });
       });
+    }
 
   // Critical path: from the last-ending span, step back through whichever constraint arrived
   // last — the device's previous span, or a requirement's producer plus its latency. The engine

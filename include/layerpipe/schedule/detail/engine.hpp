@@ -130,10 +130,10 @@ struct transfer_edge {
 template <class Need>
 void for_each_requirement(const schedule& s, action_kind kind, int stage, int mb, Need&& need) {
   const bool lowered = s.level == schedule_level::lowered;
-  const int last = s.num_stages() - 1;
+  // A micro-batch enters at the first stage of its replica and turns at the last one.
   switch (kind) {
     case action_kind::forward:
-      if (stage > 0) {
+      if (!s.placement.is_first_in_replica(stage)) {
         transfer_edge edge{action_kind::send_f, stage - 1, stage};
         if (s.placement.same_device(stage - 1, stage)) {
           need(event::forward_done, stage - 1, mb, nullptr);
@@ -148,7 +148,7 @@ void for_each_requirement(const schedule& s, action_kind kind, int stage, int mb
     case action_kind::backward:
     case action_kind::backward_input:
       need(event::forward_done, stage, mb, nullptr);
-      if (stage < last) {
+      if (!s.placement.is_last_in_replica(stage)) {
         transfer_edge edge{action_kind::send_b, stage + 1, stage};
         if (s.placement.same_device(stage + 1, stage)) {
           need(event::input_grad_done, stage + 1, mb, nullptr);
@@ -166,11 +166,25 @@ void for_each_requirement(const schedule& s, action_kind kind, int stage, int mb
     case action_kind::offload: need(event::forward_done, stage, mb, nullptr); break;
     case action_kind::reload: need(event::offloaded, stage, mb, nullptr); break;
     case action_kind::update:
-    case action_kind::reduce_grad:
       if (mb >= 0) {
         need(event::weight_grad_done, stage, mb, nullptr);
       } else {
-        for (int m = 0; m < s.micro_batches; ++m) need(event::weight_grad_done, stage, m, nullptr);
+        const int replica = s.placement.num_replicas() == 1 ? 0 : s.placement.replica_of(stage);
+        for (int m = 0; m < s.micro_batches; ++m)
+          if (s.replica_of_micro_batch(m) == replica) need(event::weight_grad_done, stage, m, nullptr);
+      }
+      break;
+    case action_kind::reduce_grad:
+      // A reduction across replicas (an all-reduce between the copies of one model stage): it
+      // completes once every replica's copy has every weight gradient it will get, so each
+      // copy's REDUCE_GRAD waits for the others' backwards too.
+      if (mb >= 0) {
+        need(event::weight_grad_done, stage, mb, nullptr);
+      } else {
+        const placement& p = s.placement;
+        const int model_stage = p.num_replicas() == 1 ? stage : p.model_stage_of(stage);
+        for (int m = 0; m < s.micro_batches; ++m)
+          need(event::weight_grad_done, p.stage_in_replica(s.replica_of_micro_batch(m), model_stage), m, nullptr);
       }
       break;
     case action_kind::recv_f:
@@ -212,9 +226,28 @@ void for_each_half(const action& a, F&& f) {
   }
 }
 
-/// Kinds a compute_only schedule may hold: the passes, and U, the optimizer step asynchronous
-/// schedules interleave with them (it needs no transfer, so lowering passes it through).
-constexpr bool allowed_in_compute_only(action_kind k) noexcept { return is_compute(k) || k == action_kind::update; }
+/// Kinds a compute_only schedule may hold: the passes, U (the optimizer step asynchronous
+/// schedules interleave with them), REDUCE_GRAD (the gradient reduction between replicas that
+/// bidirectional schedules place in their bubbles) and OFFLOAD/RELOAD (host copies of one
+/// device's own activations). None needs a point-to-point transfer, so lowering passes them
+/// through.
+constexpr bool allowed_in_compute_only(action_kind k) noexcept {
+  return is_compute(k) || k == action_kind::update || k == action_kind::reduce_grad ||
+         k == action_kind::offload || k == action_kind::reload;
+}
+
+/// A replicated placement needs one replica per micro-batch, each in range.
+inline void check_routing(const schedule& s) {
+  const int replicas = s.placement.num_replicas();
+  if (s.micro_batch_replica.empty()) return;
+  if (s.micro_batch_replica.size() != static_cast<std::size_t>(s.micro_batches))
+    fail("schedule '", s.name, "' routes ", s.micro_batch_replica.size(), " micro-batches but has M = ",
+         s.micro_batches, " (rule: micro_batch_replica has one entry per micro-batch, or none)");
+  for (std::size_t m = 0; m < s.micro_batch_replica.size(); ++m)
+    if (s.micro_batch_replica[m] < 0 || s.micro_batch_replica[m] >= replicas)
+      fail("schedule '", s.name, "' routes micro-batch ", m, " through replica ", s.micro_batch_replica[m],
+           " but its placement has ", replicas, " replica(s) (rule: 0 <= replica < R)");
+}
 
 /// Checks the indices of one action against the schedule; throws with the grid on failure.
 inline void check_action_range(const schedule& s, int device, std::size_t step, const action& a) {
@@ -228,11 +261,17 @@ inline void check_action_range(const schedule& s, int device, std::size_t step, 
                     "stage " + std::to_string(stage) + " belongs to device " +
                         std::to_string(s.placement.device_of(stage)) + ", not device " +
                         std::to_string(device) + " (placement rule)");
-    if (has_no_micro_batch(k) || (k == action_kind::update && mb < 0)) return;
+    if (has_no_micro_batch(k) || ((k == action_kind::update || k == action_kind::reduce_grad) && mb < 0)) return;
     if (mb < 0 || mb >= s.micro_batches)
       schedule_fail(s, device, step,
                     "micro-batch " + std::to_string(mb) + " out of range: the schedule has M = " +
                         std::to_string(s.micro_batches));
+    if (s.placement.num_replicas() > 1 && s.placement.replica_of(stage) != s.replica_of_micro_batch(mb))
+      schedule_fail(s, device, step,
+                    "micro-batch " + std::to_string(mb) + " travels through replica " +
+                        std::to_string(s.replica_of_micro_batch(mb)) + ", but stage " + std::to_string(stage) +
+                        " belongs to replica " + std::to_string(s.placement.replica_of(stage)) +
+                        " (rule: a micro-batch stays in its replica's pipeline)");
     if (s.forward_only && k != action_kind::forward && !is_communication(k))
       schedule_fail(s, device, step,
                     std::string("a forward-only schedule holds only F and forward transfers, not ") +
@@ -320,6 +359,7 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
     detail::fail("schedule '", s.name, "' has ", s.actions.size(), " action lists but its placement has ",
                  devices, " devices");
   if (s.micro_batches < 1) detail::fail("schedule '", s.name, "' needs M >= 1 micro-batches, got M = ", s.micro_batches);
+  check_routing(s);
   event_table table(s.num_stages(), s.micro_batches, s.level);
   std::vector<std::size_t> pos(static_cast<std::size_t>(devices), 0);
   std::vector<double> free_at(static_cast<std::size_t>(devices), 0.0);
@@ -369,7 +409,9 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
   for (int st = 0; st < s.num_stages(); ++st) {
     const int d = s.placement.device_of(st);
     const auto end_step = s.actions[static_cast<std::size_t>(d)].empty() ? 0 : s.actions[static_cast<std::size_t>(d)].size() - 1;
+    const int replica = s.placement.num_replicas() == 1 ? 0 : s.placement.replica_of(st);
     for (int m = 0; m < s.micro_batches; ++m) {
+      if (s.replica_of_micro_batch(m) != replica) continue;
       if (!table.happened(event::forward_done, st, m))
         schedule_fail(s, d, end_step,
                       "stage " + std::to_string(st) + " never runs F for micro-batch " + std::to_string(m) +
