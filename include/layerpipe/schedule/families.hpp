@@ -15,6 +15,7 @@
 //   pipedream-async   pipedream, async-1f1b
 //   layerpipe-async   layerpipe, systolic
 //   zb-h1, zb-h2, zb-v (zero-bubble; see the table below for aliases)
+//   dualpipe-v        dualpipev, cut-in-half
 // Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0,
 // training): make_schedule checks them once, from the table's flags, instead of silently
 // ignoring them.
@@ -26,6 +27,7 @@
 
 #include <layerpipe/core/error.hpp>
 #include <layerpipe/schedule/async_pipelines.hpp>
+#include <layerpipe/schedule/dualpipe_v.hpp>
 #include <layerpipe/schedule/gpipe.hpp>
 #include <layerpipe/schedule/interleaved_1f1b.hpp>
 #include <layerpipe/schedule/looped_bfs.hpp>
@@ -98,6 +100,9 @@ inline constexpr std::array family_table{
     family_info{"zb-v", "zbv,zero-bubble-v",
                 "ZB-V: V placement, two chunks per device, split I/W; span idle 0 once M >= 2P-1, peak P", false,
                 [](const schedule_params& p) { return zb_v(p.devices, p.micro_batches); }, false, false},
+    family_info{"dualpipe-v", "dualpipev,cut-in-half",
+                "DualPipeV: V placement, F&B of different chunks overlapped in pairs; M >= 2P, peak P+1/2",
+                false, [](const schedule_params& p) { return dualpipe_v(p.devices, p.micro_batches); }, false, false},
 };
 
 /// Lowercase, with '-', '_' and ' ' dropped: the form names are compared in.
