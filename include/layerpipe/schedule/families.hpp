@@ -16,6 +16,9 @@
 //   layerpipe-async   layerpipe, systolic
 //   zb-h1, zb-h2, zb-v (zero-bubble; see the table below for aliases)
 //   dualpipe-v        dualpipev, cut-in-half
+//   chimera
+//   dualpipe          dual-pipe, deepseek-dualpipe
+//   bitpipe           bit-pipe
 // Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0,
 // training): make_schedule checks them once, from the table's flags, instead of silently
 // ignoring them.
@@ -27,6 +30,9 @@
 
 #include <layerpipe/core/error.hpp>
 #include <layerpipe/schedule/async_pipelines.hpp>
+#include <layerpipe/schedule/bitpipe.hpp>
+#include <layerpipe/schedule/chimera.hpp>
+#include <layerpipe/schedule/dualpipe.hpp>
 #include <layerpipe/schedule/dualpipe_v.hpp>
 #include <layerpipe/schedule/gpipe.hpp>
 #include <layerpipe/schedule/interleaved_1f1b.hpp>
@@ -103,6 +109,15 @@ inline constexpr std::array family_table{
     family_info{"dualpipe-v", "dualpipev,cut-in-half",
                 "DualPipeV: V placement, F&B of different chunks overlapped in pairs; M >= 2P, peak P+1/2",
                 false, [](const schedule_params& p) { return dualpipe_v(p.devices, p.micro_batches); }, false, false},
+    family_info{"chimera", "",
+                "Chimera: two pipelines in opposite directions, 2 weight copies, gradient all-reduce; D even, M % D = 0",
+                false, [](const schedule_params& p) { return chimera(p.devices, p.micro_batches); }, false, false},
+    family_info{"dualpipe", "dual-pipe,deepseek-dualpipe",
+                "DualPipe: two directions, overlapped F&B pairs, 2 weight copies; P even, M even, M >= 2P", false,
+                [](const schedule_params& p) { return dualpipe(p.devices, p.micro_batches); }, false, false},
+    family_info{"bitpipe", "bit-pipe",
+                "BitPipe: two opposite V pipelines, 4 chunks per device, eager gradient all-reduce; P even, M % P = 0",
+                false, [](const schedule_params& p) { return bitpipe(p.devices, p.micro_batches); }, false, false},
 };
 
 /// Lowercase, with '-', '_' and ' ' dropped: the form names are compared in.
