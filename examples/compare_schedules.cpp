@@ -35,17 +35,6 @@ bool is_asynchronous(const layerpipe::schedule& s) {
   return false;
 }
 
-// Where each family's construction and formulas are documented (docs/schedules.md lists the same).
-std::string_view header_of(std::string_view family) {
-  if (family == "gpipe") return "schedule/gpipe.hpp";
-  if (family == "1f1b") return "schedule/one_f_one_b.hpp";
-  if (family == "interleaved-1f1b") return "schedule/interleaved_1f1b.hpp";
-  if (family == "looped-bfs") return "schedule/looped_bfs.hpp";
-  if (family == "zb-h1" || family == "zb-h2") return "schedule/zero_bubble.hpp";
-  if (family == "zb-v") return "schedule/zb_v.hpp";
-  return "schedule/families.hpp";
-}
-
 // The family's schedule at P, M (V = 2 where it takes chunks).
 layerpipe::schedule build(const layerpipe::family_info& f) {
   layerpipe::schedule_params p;
@@ -133,7 +122,7 @@ int main(int argc, char** argv) {
          << "## T_F = T_I = T_W = 1 (T_B = 2)\n\n" << equal << "\n## T_F = 1, T_I = T_W = 0.5 (T_B = 1)\n\n" << cheap
          << "\n## Where each family is defined\n\n";
     for (const layerpipe::family_info& f : layerpipe::schedule_families())
-      if (!is_asynchronous(build(f))) page << "- `" << f.name << "`: `include/layerpipe/" << header_of(f.name) << "`\n";
+      if (!is_asynchronous(build(f))) page << "- `" << f.name << "`: `include/layerpipe/" << f.header << "`\n";
     if (!page.flush()) {
       std::cerr << "layerpipe-compare: could not write " << markdown_out << '\n';
       return 1;

@@ -417,6 +417,7 @@ TEST_CASE("every family name and alias resolves, case-insensitively", "[families
     REQUIRE(&find_family(f.name) == &f);
     REQUIRE(f.make != nullptr);
     REQUIRE(!f.summary.empty());
+    REQUIRE(f.header.starts_with("schedule/"));  // the compare example links it
     seen.push_back(detail::normalize_family_name(f.name));
     std::string_view rest = f.aliases;
     while (!rest.empty()) {
@@ -436,7 +437,7 @@ TEST_CASE("every family name and alias resolves, case-insensitively", "[families
   for (const family_info& f : schedule_families()) names.push_back(f.name);
   REQUIRE(names == std::vector<std::string_view>{"gpipe", "1f1b", "interleaved-1f1b", "looped-bfs",
                                                  "pipedream-async", "layerpipe-async", "zb-h1", "zb-h2", "zb-v",
-                                                 "dualpipe-v", "chimera", "dualpipe", "bitpipe"});
+                                                 "v-half", "v-min", "dualpipe-v", "chimera", "dualpipe", "bitpipe"});
   REQUIRE(find_family("gpipe").uses_chunks == false);
   REQUIRE(find_family("1f1b").uses_chunks == false);
   REQUIRE(find_family("vpp").uses_chunks == true);

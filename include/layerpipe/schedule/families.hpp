@@ -15,6 +15,8 @@
 //   pipedream-async   pipedream, async-1f1b
 //   layerpipe-async   layerpipe, systolic
 //   zb-h1, zb-h2, zb-v (zero-bubble; see the table below for aliases)
+//   v-half            vhalf, zb-v-half
+//   v-min             vmin, zb-v-min
 //   dualpipe-v        dualpipev, cut-in-half
 //   chimera
 //   dualpipe          dual-pipe, deepseek-dualpipe
@@ -25,7 +27,7 @@
 //
 // Adding a family: write its generator header, include it here, and add one row to
 // detail::family_table (name, aliases, summary, uses_chunks, maker, uses_group_size,
-// has_forward_only).
+// has_forward_only, header).
 #pragma once
 
 #include <layerpipe/core/error.hpp>
@@ -39,6 +41,7 @@
 #include <layerpipe/schedule/looped_bfs.hpp>
 #include <layerpipe/schedule/one_f_one_b.hpp>
 #include <layerpipe/schedule/schedule.hpp>
+#include <layerpipe/schedule/v_shape.hpp>
 #include <layerpipe/schedule/zb_v.hpp>
 #include <layerpipe/schedule/zero_bubble.hpp>
 
@@ -71,53 +74,73 @@ struct family_info {
   schedule (*make)(const schedule_params&) = nullptr;
   bool uses_group_size = false;  ///< takes schedule_params::group_size (interleaved-1f1b)
   bool has_forward_only = true;  ///< takes pass_mode::forward_only
+  std::string_view header = {};  ///< where construction, constraints and formulas are documented
 };
 
 namespace detail {
 inline constexpr std::array family_table{
     family_info{"gpipe", "", "GPipe: all forwards, then all backwards; peak M activations", false,
-                [](const schedule_params& p) { return gpipe(p.devices, p.micro_batches, p.mode); }},
+                [](const schedule_params& p) { return gpipe(p.devices, p.micro_batches, p.mode); }, false, true,
+                "schedule/gpipe.hpp"},
     family_info{"1f1b", "pipedream-flush,dapple,one-f-one-b",
                 "1F1B (PipeDream-Flush, DAPPLE): warm-up, one forward one backward, cool-down; peak min(P-d, M)",
-                false, [](const schedule_params& p) { return one_f_one_b(p.devices, p.micro_batches, p.mode); }},
+                false, [](const schedule_params& p) { return one_f_one_b(p.devices, p.micro_batches, p.mode); },
+                false, true, "schedule/one_f_one_b.hpp"},
     family_info{"interleaved-1f1b", "interleaved,interleaved1f1b,vpp,virtual-pipeline,megatron-interleaved",
                 "interleaved 1F1B (Megatron virtual pipeline): V chunks per device, bubble (P-1)/(VM+P-1)", true,
                 [](const schedule_params& p) {
                   return interleaved_1f1b(p.devices, p.micro_batches, p.chunks, {p.group_size, p.mode});
                 },
-                true},
+                true, true, "schedule/interleaved_1f1b.hpp"},
     family_info{"looped-bfs", "loopedbfs,bfs,breadth-first",
                 "looped BFS: each chunk runs all micro-batches before the next; peak M activations", true,
-                [](const schedule_params& p) { return looped_bfs(p.devices, p.micro_batches, p.chunks, p.mode); }},
+                [](const schedule_params& p) { return looped_bfs(p.devices, p.micro_batches, p.chunks, p.mode); },
+                false, true, "schedule/looped_bfs.hpp"},
     // The asynchronous families update after every backward and the zero-bubble ones are defined
     // by where they put the split backward: none of them has a forward-only form.
     family_info{"pipedream-async", "pipedream,async-1f1b",
                 "PipeDream (1F1B without flush): an update after every backward; staleness P-1-s updates", false,
-                [](const schedule_params& p) { return pipedream_async(p.devices, p.micro_batches); }, false, false},
+                [](const schedule_params& p) { return pipedream_async(p.devices, p.micro_batches); }, false, false,
+                "schedule/async_pipelines.hpp"},
     family_info{"layerpipe-async", "layerpipe,systolic",
                 "LayerPipe systolic: F at clock k+s, B and U at k+2(P-1)-s; staleness 2(P-1-s) updates", false,
-                [](const schedule_params& p) { return layerpipe_async(p.devices, p.micro_batches); }, false, false},
+                [](const schedule_params& p) { return layerpipe_async(p.devices, p.micro_batches); }, false, false,
+                "schedule/async_pipelines.hpp"},
     family_info{"zb-h1", "zbh1,zb1p-handcrafted,zero-bubble-h1",
                 "ZB-H1: 1F1B with split I/W, first d W's deferred; idle a third of 1F1B's, peak as 1F1B", false,
-                [](const schedule_params& p) { return zb_h1(p.devices, p.micro_batches); }, false, false},
+                [](const schedule_params& p) { return zb_h1(p.devices, p.micro_batches); }, false, false,
+                "schedule/zero_bubble.hpp"},
     family_info{"zb-h2", "zbh2,zero-bubble-h2",
                 "ZB-H2: longer warm-up, I and F alternate, W's fill gaps; span idle 0 once M >= 2P-1, peak 2P",
-                false, [](const schedule_params& p) { return zb_h2(p.devices, p.micro_batches); }, false, false},
+                false, [](const schedule_params& p) { return zb_h2(p.devices, p.micro_batches); }, false, false,
+                "schedule/zero_bubble.hpp"},
     family_info{"zb-v", "zbv,zero-bubble-v",
                 "ZB-V: V placement, two chunks per device, split I/W; span idle 0 once M >= 2P-1, peak P", false,
-                [](const schedule_params& p) { return zb_v(p.devices, p.micro_batches); }, false, false},
+                [](const schedule_params& p) { return zb_v(p.devices, p.micro_batches); }, false, false, "schedule/zb_v.hpp"},
+    family_info{"v-half", "vhalf,zb-v-half",
+                "V-Half: V placement, split I/W, about half 1F1B's activation memory and half its bubble", false,
+                [](const schedule_params& p) { return v_half(p.devices, p.micro_batches); }, false, false,
+                "schedule/v_shape.hpp"},
+    family_info{"v-min", "vmin,zb-v-min",
+                "V-Min: V placement, split I/W, about a third of 1F1B's activation memory, two thirds of its bubble",
+                false, [](const schedule_params& p) { return v_min(p.devices, p.micro_batches); }, false, false,
+                "schedule/v_shape.hpp"},
     family_info{"dualpipe-v", "dualpipev,cut-in-half",
                 "DualPipeV: V placement, F&B of different chunks overlapped in pairs; M >= 2P, peak P+1/2",
-                false, [](const schedule_params& p) { return dualpipe_v(p.devices, p.micro_batches); }, false, false},
+                false, [](const schedule_params& p) { return dualpipe_v(p.devices, p.micro_batches); }, false, false,
+                "schedule/dualpipe_v.hpp"},
     family_info{"chimera", "",
                 "Chimera: two pipelines in opposite directions, 2 weight copies, gradient all-reduce; D even, M % D = 0",
-                false, [](const schedule_params& p) { return chimera(p.devices, p.micro_batches); }, false, false},
+                false, [](const schedule_params& p) { return chimera(p.devices, p.micro_batches); }, false, false,
+                "schedule/chimera.hpp"},
     family_info{"dualpipe", "dual-pipe,deepseek-dualpipe",
                 "DualPipe: two directions, overlapped F&B pairs, 2 weight copies; P even, M even, M >= 2P", false,
-                [](const schedule_params& p) { return dualpipe(p.devices, p.micro_batches); }, false, false},
+                [](const schedule_params& p) { return dualpipe(p.devices, p.micro_batches); }, false, false,
+                "schedule/dualpipe.hpp"},
     family_info{"bitpipe", "bit-pipe",
                 "BitPipe: two opposite V pipelines, 4 chunks per device, eager gradient all-reduce; P even, M % P = 0",
-                false, [](const schedule_params& p) { return bitpipe(p.devices, p.micro_batches); }, false, false},
+                false, [](const schedule_params& p) { return bitpipe(p.devices, p.micro_batches); }, false, false,
+                "schedule/bitpipe.hpp"},
 };
 
 /// Lowercase, with '-', '_' and ' ' dropped: the form names are compared in.
