@@ -35,6 +35,7 @@ schedule
                             (default 2 there, 1 elsewhere)
   -g, --group-size G        Megatron micro-batch group size for interleaved-1f1b (default: P
                             when M % P == 0, else the smallest valid size)
+      --memory-cap N        activations a device may hold, for zb-auto (default 2P)
       --forward-only        inference variant: forward passes only
       --lowered             insert SEND/RECV actions (the form executors run)
 
@@ -61,6 +62,7 @@ struct options {
   int micro_batches = 8;
   std::optional<int> chunks;
   int group_size = 0;
+  double memory_cap = 0.0;
   bool forward_only = false;
   bool lowered = false;
   layerpipe::pass_costs costs{};
@@ -106,6 +108,7 @@ options parse_options(int argc, char** argv) {
     else if (flag == "-m" || flag == "--micro-batches") o.micro_batches = parse_number<int>(flag, next());
     else if (flag == "-v" || flag == "--chunks") o.chunks = parse_number<int>(flag, next());
     else if (flag == "-g" || flag == "--group-size") o.group_size = parse_number<int>(flag, next());
+    else if (flag == "--memory-cap") o.memory_cap = parse_number<double>(flag, next());
     else if (flag == "--forward-only") o.forward_only = true;
     else if (flag == "--lowered") o.lowered = true;
     else if (flag == "--tf") o.costs.forward = parse_number<double>(flag, next());
@@ -198,6 +201,9 @@ int run(int argc, char** argv) {
   params.chunks = requested_chunks;
   params.group_size = o.group_size;
   params.mode = o.forward_only ? layerpipe::pass_mode::forward_only : layerpipe::pass_mode::training;
+  params.stage_costs = o.costs;  // cost-aware families (zb-auto) plan with them; the others ignore them
+  params.p2p_latency = o.latency;
+  params.memory_cap = o.memory_cap;
   layerpipe::schedule s = layerpipe::make_schedule(family.name, params);
   if (o.lowered) s = layerpipe::lower(s);
   layerpipe::validate(s);

@@ -437,7 +437,7 @@ TEST_CASE("every family name and alias resolves, case-insensitively", "[families
   for (const family_info& f : schedule_families()) names.push_back(f.name);
   REQUIRE(names == std::vector<std::string_view>{"gpipe", "1f1b", "interleaved-1f1b", "looped-bfs",
                                                  "pipedream-async", "layerpipe-async", "zb-h1", "zb-h2", "zb-v",
-                                                 "v-half", "v-min", "dualpipe-v", "chimera", "dualpipe", "bitpipe"});
+                                                 "zb-auto", "v-half", "v-min", "dualpipe-v", "chimera", "dualpipe", "bitpipe"});
   REQUIRE(find_family("gpipe").uses_chunks == false);
   REQUIRE(find_family("1f1b").uses_chunks == false);
   REQUIRE(find_family("vpp").uses_chunks == true);
@@ -500,4 +500,20 @@ TEST_CASE("make_schedule builds the family's schedule and rejects parameters it 
   REQUIRE_THROWS_WITH(make_schedule("interleaved-1f1b", q), Catch::Contains("plain 1F1B"));  // V = 1
   q.devices = 0;
   REQUIRE_THROWS_WITH(make_schedule("1f1b", q), Catch::Contains("P >= 1"));
+
+  // zb-auto reads the costs, the latency and the memory cap; the others take no cap.
+  schedule_params z;
+  z.devices = 4;
+  z.micro_batches = 8;
+  z.stage_costs = {1.0, 1.0, 0.5};
+  z.p2p_latency = 0.2;
+  z.memory_cap = 4;
+  zb_auto_options o;
+  o.stage_costs = {{1.0, 1.0, 0.5}};
+  o.p2p_latency = 0.2;
+  o.memory_cap = 4;
+  REQUIRE(same_schedule(make_schedule("ZB-auto", z), zero_bubble_auto(4, 8, o)));
+  REQUIRE_THROWS_WITH(make_schedule("zb-h1", z), Catch::Contains("'zb-h1' takes no memory cap") && Catch::Contains("got 4"));
+  z.memory_cap = 0;
+  REQUIRE(same_schedule(make_schedule("zb-h1", z), zb_h1(4, 8)));  // costs do not change a fixed order
 }

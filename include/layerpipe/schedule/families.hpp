@@ -15,6 +15,7 @@
 //   pipedream-async   pipedream, async-1f1b
 //   layerpipe-async   layerpipe, systolic
 //   zb-h1, zb-h2, zb-v (zero-bubble; see the table below for aliases)
+//   zb-auto           zbauto, zb-automatic, zero-bubble-auto, auto-zero-bubble
 //   v-half            vhalf, zb-v-half
 //   v-min             vmin, zb-v-min
 //   dualpipe-v        dualpipev, cut-in-half
@@ -22,15 +23,17 @@
 //   dualpipe          dual-pipe, deepseek-dualpipe
 //   bitpipe           bit-pipe
 // Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0,
-// training): make_schedule checks them once, from the table's flags, instead of silently
-// ignoring them.
+// training, memory_cap = 0): make_schedule checks them once, from the table's flags, instead of
+// silently ignoring them. Costs and latency are the exception: only cost-aware families read
+// them, and a cost-independent order is simply the same at any costs.
 //
 // Adding a family: write its generator header, include it here, and add one row to
 // detail::family_table (name, aliases, summary, uses_chunks, maker, uses_group_size,
-// has_forward_only, header).
+// has_forward_only, header, uses_memory_cap).
 #pragma once
 
 #include <layerpipe/core/error.hpp>
+#include <layerpipe/core/pass_costs.hpp>
 #include <layerpipe/schedule/async_pipelines.hpp>
 #include <layerpipe/schedule/bitpipe.hpp>
 #include <layerpipe/schedule/chimera.hpp>
@@ -42,6 +45,7 @@
 #include <layerpipe/schedule/one_f_one_b.hpp>
 #include <layerpipe/schedule/schedule.hpp>
 #include <layerpipe/schedule/v_shape.hpp>
+#include <layerpipe/schedule/zb_auto.hpp>
 #include <layerpipe/schedule/zb_v.hpp>
 #include <layerpipe/schedule/zero_bubble.hpp>
 
@@ -61,6 +65,11 @@ struct schedule_params {
   int chunks = 1;         ///< V: stages per device, for families with chunks
   int group_size = 0;     ///< Megatron micro-batch group size (interleaved-1f1b); 0 = automatic
   pass_mode mode = pass_mode::training;
+  /// Per-stage pass times and transfer latency, read by cost-aware families (zb-auto) only: the
+  /// other families' orders do not depend on costs, so they ignore these instead of rejecting.
+  pass_costs stage_costs{};
+  double p2p_latency = 0.0;
+  double memory_cap = 0.0;  ///< activations per device for families that take a cap (zb-auto); 0 = default
 };
 
 /// One registry entry. The flags say which schedule_params the family reads; make_schedule
@@ -75,6 +84,7 @@ struct family_info {
   bool uses_group_size = false;  ///< takes schedule_params::group_size (interleaved-1f1b)
   bool has_forward_only = true;  ///< takes pass_mode::forward_only
   std::string_view header = {};  ///< where construction, constraints and formulas are documented
+  bool uses_memory_cap = false;  ///< takes schedule_params::memory_cap (zb-auto)
 };
 
 namespace detail {
@@ -117,6 +127,17 @@ inline constexpr std::array family_table{
     family_info{"zb-v", "zbv,zero-bubble-v",
                 "ZB-V: V placement, two chunks per device, split I/W; span idle 0 once M >= 2P-1, peak P", false,
                 [](const schedule_params& p) { return zb_v(p.devices, p.micro_batches); }, false, false, "schedule/zb_v.hpp"},
+    family_info{"zb-auto", "zbauto,zb-automatic,zero-bubble-auto,auto-zero-bubble",
+                "ZB auto: cost-aware zero-bubble greedy under a per-device activation cap (default 2P), best of candidates",
+                false,
+                [](const schedule_params& p) {
+                  zb_auto_options o;
+                  o.stage_costs = {p.stage_costs};
+                  o.p2p_latency = p.p2p_latency;
+                  o.memory_cap = p.memory_cap;
+                  return zero_bubble_auto(p.devices, p.micro_batches, o);
+                },
+                false, false, "schedule/zb_auto.hpp", true},
     family_info{"v-half", "vhalf,zb-v-half",
                 "V-Half: V placement, split I/W, about half 1F1B's activation memory and half its bubble", false,
                 [](const schedule_params& p) { return v_half(p.devices, p.micro_batches); }, false, false,
@@ -196,6 +217,9 @@ inline schedule make_schedule(std::string_view name, const schedule_params& para
   if (!f.uses_group_size && params.group_size != 0)
     detail::fail("schedule '", f.name, "' has no micro-batch group size: leave group_size = 0, got ",
                  params.group_size, " (only interleaved-1f1b takes one)");
+  if (!f.uses_memory_cap && params.memory_cap != 0.0)
+    detail::fail("schedule '", f.name, "' takes no memory cap: leave memory_cap = 0, got ", params.memory_cap,
+                 " (zb-auto takes one)");
   if (!f.has_forward_only && params.mode != pass_mode::training)
     detail::fail("schedule '", f.name, "' has no forward-only form (its construction is about the backward ",
                  "passes): leave mode = training, or use gpipe/1f1b with forward_only");

@@ -93,57 +93,64 @@ inline schedule zb_h2(int devices, int micro_batches) {
   const int m_count = micro_batches;
   const int cap = 2 * devices;  // order-based activations held on a device, at most
   schedule s = detail::empty_schedule("ZB-H2", placement::loop(devices, 1), micro_batches,
-                                      pass_mode::training, 0);
-  for (auto& list : s.actions) list.reserve(static_cast<std::size_t>(m_count) * 3u);
+                                      pass_mode::training, static_cast<std::size_t>(m_count) * 3u);
 
-  // Unit-time slots: a pass run in slot t is done for every device from slot t + 1 on.
-  constexpr long never = -1;
-  std::vector<std::vector<long>> f_done(p, std::vector<long>(static_cast<std::size_t>(m_count), never));
-  std::vector<std::vector<long>> i_done = f_done;
-  std::vector<int> next_f(p, 0), next_i(p, 0), next_w(p, 0);
-  auto ready = [](long done, long t) { return done != never && done <= t; };
+  // Unit-time slots; a device's decision for slot t sees only passes run in slots < t. Each
+  // device runs its F's, I's and W's in micro-batch order, so "F(d − 1, f) is done" is just
+  // "device d − 1 had run more than f F's when slot t began": three counters per device replace
+  // per-(device, micro-batch) completion times. Devices are visited in increasing d, so device
+  // d + 1's counters still hold their start-of-slot values when d reads them, and device d − 1's
+  // F count from the start of the slot is kept aside before d − 1 moves.
+  struct device_state {
+    int f = 0, i = 0, w = 0;  // passes of each kind run so far
+    int warmup = 0;           // min(2(P − d) − 1, M)
+    action* out = nullptr;    // next free cell of the device's list
+  };
+  std::vector<device_state> dev(p);
+  for (std::size_t dz = 0; dz < p; ++dz) {
+    dev[dz].warmup = std::min(2 * (devices - static_cast<int>(dz)) - 1, m_count);
+    dev[dz].out = s.actions[dz].data();
+  }
 
   std::size_t finished = 0;  // devices with all 3M passes emitted
-  std::vector<action> chosen(p, action{});
-  std::vector<char> runs(p, 0);
   for (long t = 0; finished < p; ++t) {
-    // Decide every device's pass for slot t from the state at its start, then record them, so a
-    // pass never sees another pass of the same slot.
-    std::fill(runs.begin(), runs.end(), char{0});
-    for (std::size_t dz = 0; dz < p; ++dz) {
-      const int d = static_cast<int>(dz);
-      const int f = next_f[dz], i = next_i[dz], w = next_w[dz];
+    bool moved = false;
+    int upstream_f = m_count;  // device d − 1's F count at the start of the slot (device 0: all ready)
+    // Device d can run nothing before slot d (its first input, F0, arrives then): skip those.
+    const std::size_t live = t < static_cast<long>(p) ? static_cast<std::size_t>(t) + 1 : p;
+    for (std::size_t dz = 0; dz < live; ++dz) {
+      device_state& x = dev[dz];
+      const int f = x.f, i = x.i, w = x.w;
+      const int f_arrived = upstream_f;
+      upstream_f = f;
       if (w == m_count) continue;
-      const int warmup = std::min(2 * (devices - d) - 1, m_count);
-      const bool f_ready = f < m_count && (d == 0 || ready(f_done[dz - 1][static_cast<std::size_t>(f)], t));
-      const bool i_ready = i < f && (dz + 1 == p || ready(i_done[dz + 1][static_cast<std::size_t>(i)], t)) &&
-                           ready(f_done[dz][static_cast<std::size_t>(i)], t);
-      const bool w_ready = w < i && ready(i_done[dz][static_cast<std::size_t>(w)], t);
-      runs[dz] = 1;
-      if (f < warmup && f_ready) chosen[dz] = make_action(action_kind::forward, d, f);
-      else if (i_ready) chosen[dz] = make_action(action_kind::backward_input, d, i);
-      else if (f_ready && f - w < cap) chosen[dz] = make_action(action_kind::forward, d, f);
-      else if (w_ready) chosen[dz] = make_action(action_kind::backward_weight, d, w);
-      else runs[dz] = 0;
+      const bool f_ready = f < f_arrived && f < m_count;
+      const bool i_ready = i < f && (dz + 1 == p || i < dev[dz + 1].i);
+      const int d = static_cast<int>(dz);
+      if (f_ready && f < x.warmup) {
+        *x.out++ = make_action(action_kind::forward, d, f);
+        x.f = f + 1;
+      } else if (i_ready) {
+        *x.out++ = make_action(action_kind::backward_input, d, i);
+        x.i = i + 1;
+      } else if (f_ready && f - w < cap) {
+        *x.out++ = make_action(action_kind::forward, d, f);
+        x.f = f + 1;
+      } else if (w < i) {
+        *x.out++ = make_action(action_kind::backward_weight, d, w);
+        x.w = w + 1;
+        if (w + 1 == m_count) ++finished;
+      } else {
+        continue;
+      }
+      moved = true;
     }
     // Some device can always move (the last device's I follows its own F; a W follows its I), so
     // an idle slot for all devices would mean a construction bug: fail rather than loop forever.
-    if (std::find(runs.begin(), runs.end(), char{1}) == runs.end())
+    if (!moved)
       detail::fail("ZB-H2: construction stalled at slot ", t, " (P = ", devices, ", M = ", micro_batches, ")");
-    for (std::size_t dz = 0; dz < p; ++dz) {
-      if (!runs[dz]) continue;
-      const action& a = chosen[dz];
-      const auto mb = static_cast<std::size_t>(a.micro_batch);
-      s.actions[dz].push_back(a);
-      switch (a.kind) {
-        case action_kind::forward: f_done[dz][mb] = t + 1; ++next_f[dz]; break;
-        case action_kind::backward_input: i_done[dz][mb] = t + 1; ++next_i[dz]; break;
-        default:
-          if (++next_w[dz] == m_count) ++finished;
-          break;
-      }
-    }
   }
+  for (std::size_t dz = 0; dz < p; ++dz) assert(dev[dz].out == s.actions[dz].data() + s.actions[dz].size());
   return s;
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <layerpipe/core/error.hpp>
+#include <layerpipe/core/pass_costs.hpp>  // pass_costs lives in core: cost-aware generators use it too
 #include <layerpipe/schedule/action.hpp>
 #include <layerpipe/schedule/detail/engine.hpp>
 
@@ -22,14 +23,6 @@
 #include <vector>
 
 namespace layerpipe {
-
-/// Times of one stage's passes. The fused backward B always costs T_I + T_W.
-struct pass_costs {
-  double forward = 1.0;      ///< T_F
-  double input_grad = 1.0;   ///< T_I
-  double weight_grad = 1.0;  ///< T_W
-  constexpr double backward() const noexcept { return input_grad + weight_grad; }
-};
 
 /// How long an OVERLAP_F_B pair lasts: T_F + T_B (no overlap credit) or max(T_F, T_B).
 enum class overlap_timing { sum, max };
