@@ -31,11 +31,14 @@ schedule
                             names and aliases
   -p, --devices P           pipeline devices (default 4)
   -m, --micro-batches M     micro-batches per iteration (default 8)
-  -v, --chunks V            model chunks per device, for interleaved-1f1b and looped-bfs
+  -v, --chunks V            model chunks per device, for interleaved-1f1b, looped-bfs and
+                            pipe-offload
                             (default 2 there, 1 elsewhere)
-  -g, --group-size G        Megatron micro-batch group size for interleaved-1f1b (default: P
-                            when M % P == 0, else the smallest valid size)
+  -g, --group-size G        micro-batch group size: Megatron's for interleaved-1f1b (default: P
+                            when M % P == 0, else the smallest valid size), g for pipe-offload
+                            (default: the smallest g >= P/2 that keeps the pipeline busy)
       --memory-cap N        activations a device may hold, for zb-auto (default 2P)
+      --offload-chunks K    pipe-offload: send the activations of chunks 0..K-1 to host memory
       --forward-only        inference variant: forward passes only
       --lowered             insert SEND/RECV actions (the form executors run)
 
@@ -45,6 +48,8 @@ costs (one pipeline stage = 1/P of the model; a chunk costs 1/V of that)
       --tw T                weight-gradient time (default 1); a full backward takes ti + tw
       --latency C           point-to-point latency of each cross-device transfer (default 0)
       --activation-bytes N  bytes of one micro-batch's activation on a stage (default 0)
+      --host-bandwidth B    bytes per time unit of a device's host link, for OFFLOAD/RELOAD
+                            copies (default: copies take no time)
 
 output
       --csv FILE            write the schedule as PyTorch-compatible CSV (compute_only, or
@@ -63,11 +68,13 @@ struct options {
   std::optional<int> chunks;
   int group_size = 0;
   double memory_cap = 0.0;
+  int offload_chunks = 0;
   bool forward_only = false;
   bool lowered = false;
   layerpipe::pass_costs costs{};
   double latency = 0.0;
   double activation_bytes = 0.0;
+  double host_bandwidth = 0.0;
   std::optional<std::string> csv;
   std::optional<std::string> trace;
   bool grid = true;
@@ -109,6 +116,7 @@ options parse_options(int argc, char** argv) {
     else if (flag == "-v" || flag == "--chunks") o.chunks = parse_number<int>(flag, next());
     else if (flag == "-g" || flag == "--group-size") o.group_size = parse_number<int>(flag, next());
     else if (flag == "--memory-cap") o.memory_cap = parse_number<double>(flag, next());
+    else if (flag == "--offload-chunks") o.offload_chunks = parse_number<int>(flag, next());
     else if (flag == "--forward-only") o.forward_only = true;
     else if (flag == "--lowered") o.lowered = true;
     else if (flag == "--tf") o.costs.forward = parse_number<double>(flag, next());
@@ -116,6 +124,7 @@ options parse_options(int argc, char** argv) {
     else if (flag == "--tw") o.costs.weight_grad = parse_number<double>(flag, next());
     else if (flag == "--latency") o.latency = parse_number<double>(flag, next());
     else if (flag == "--activation-bytes") o.activation_bytes = parse_number<double>(flag, next());
+    else if (flag == "--host-bandwidth") o.host_bandwidth = parse_number<double>(flag, next());
     else if (flag == "--csv") o.csv = std::string(next());
     else if (flag == "--trace") o.trace = std::string(next());
     else if (flag == "--no-grid") o.grid = false;
@@ -155,6 +164,8 @@ void print_report(std::ostream& out, const options& o, const layerpipe::schedule
       << (chunks > 1 ? " (divided by V per chunk)" : "") << ", latency " << format_number(o.latency) << "\n";
   out << "actions       " << s.size() << (s.level == layerpipe::schedule_level::lowered ? " (lowered)" : "")
       << ", messages " << m.messages << " (" << format_number(m.message_bytes) << " bytes)";
+  if (m.host_copies > 0)
+    out << ", host copies " << m.host_copies << " (" << format_number(m.host_copy_bytes) << " bytes)";
   if (s.placement.num_replicas() > 1)
     out << ", " << s.placement.num_replicas() << " model replicas, " << m.gradient_reductions
         << " gradient all-reduces";
@@ -204,6 +215,7 @@ int run(int argc, char** argv) {
   params.stage_costs = o.costs;  // cost-aware families (zb-auto) plan with them; the others ignore them
   params.p2p_latency = o.latency;
   params.memory_cap = o.memory_cap;
+  params.offload_chunks = o.offload_chunks;
   layerpipe::schedule s = layerpipe::make_schedule(family.name, params);
   if (o.lowered) s = layerpipe::lower(s);
   layerpipe::validate(s);
@@ -222,9 +234,10 @@ int run(int argc, char** argv) {
   const double per_chunk = static_cast<double>(s.num_devices()) / s.placement.model_stages();
   const layerpipe::pass_costs chunk_costs{o.costs.forward * per_chunk, o.costs.input_grad * per_chunk,
                                           o.costs.weight_grad * per_chunk};
-  const auto costs = layerpipe::cost_model::uniform(chunk_costs)
-                         .with_p2p_latency(o.latency)
-                         .with_activation_bytes(o.activation_bytes * per_chunk);
+  auto costs = layerpipe::cost_model::uniform(chunk_costs)
+                   .with_p2p_latency(o.latency)
+                   .with_activation_bytes(o.activation_bytes * per_chunk);
+  if (o.host_bandwidth != 0.0) costs.with_host_bandwidth(o.host_bandwidth);
   const layerpipe::timeline t = layerpipe::simulate(s, costs);
   const layerpipe::schedule_metrics m = layerpipe::measure(s, t, costs);
 

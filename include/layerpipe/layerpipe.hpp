@@ -33,6 +33,7 @@
 
 #include <layerpipe/sim/cost_model.hpp>
 #include <layerpipe/sim/metrics.hpp>
+#include <layerpipe/sim/selective_offload.hpp>
 #include <layerpipe/sim/simulate.hpp>
 #include <layerpipe/sim/staleness.hpp>
 

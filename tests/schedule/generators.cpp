@@ -436,7 +436,7 @@ TEST_CASE("every family name and alias resolves, case-insensitively", "[families
   std::vector<std::string_view> names;
   for (const family_info& f : schedule_families()) names.push_back(f.name);
   REQUIRE(names == std::vector<std::string_view>{"gpipe", "1f1b", "interleaved-1f1b", "looped-bfs",
-                                                 "pipedream-async", "layerpipe-async", "zb-h1", "zb-h2", "zb-v",
+                                                 "pipedream-async", "layerpipe-async", "pipe-offload", "zb-h1", "zb-h2", "zb-v",
                                                  "zb-auto", "v-half", "v-min", "dualpipe-v", "chimera", "dualpipe", "bitpipe"});
   REQUIRE(find_family("gpipe").uses_chunks == false);
   REQUIRE(find_family("1f1b").uses_chunks == false);
@@ -516,4 +516,14 @@ TEST_CASE("make_schedule builds the family's schedule and rejects parameters it 
   REQUIRE_THROWS_WITH(make_schedule("zb-h1", z), Catch::Contains("'zb-h1' takes no memory cap") && Catch::Contains("got 4"));
   z.memory_cap = 0;
   REQUIRE(same_schedule(make_schedule("zb-h1", z), zb_h1(4, 8)));  // costs do not change a fixed order
+
+  // pipe-offload reads V, the group size and the offloaded chunks.
+  schedule_params k;
+  k.devices = 4;
+  k.micro_batches = 8;
+  k.chunks = 2;
+  k.group_size = 2;
+  k.offload_chunks = 1;
+  REQUIRE(same_schedule(make_schedule("PipeOffload", k), pipe_offload(4, 8, 2, {.group_size = 2, .offload_chunks = 1})));
+  REQUIRE_THROWS_WITH(make_schedule("interleaved-1f1b", k), Catch::Contains("offloads nothing") && Catch::Contains("got 1"));
 }

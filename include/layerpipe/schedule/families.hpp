@@ -14,6 +14,7 @@
 //   looped-bfs        loopedbfs, bfs, breadth-first
 //   pipedream-async   pipedream, async-1f1b
 //   layerpipe-async   layerpipe, systolic
+//   pipe-offload      pipeoffload, offload, grouped-interleaved
 //   zb-h1, zb-h2, zb-v (zero-bubble; see the table below for aliases)
 //   zb-auto           zbauto, zb-automatic, zero-bubble-auto, auto-zero-bubble
 //   v-half            vhalf, zb-v-half
@@ -29,7 +30,7 @@
 //
 // Adding a family: write its generator header, include it here, and add one row to
 // detail::family_table (name, aliases, summary, uses_chunks, maker, uses_group_size,
-// has_forward_only, header, uses_memory_cap).
+// has_forward_only, header, uses_memory_cap, uses_offload_chunks).
 #pragma once
 
 #include <layerpipe/core/error.hpp>
@@ -43,6 +44,7 @@
 #include <layerpipe/schedule/interleaved_1f1b.hpp>
 #include <layerpipe/schedule/looped_bfs.hpp>
 #include <layerpipe/schedule/one_f_one_b.hpp>
+#include <layerpipe/schedule/pipe_offload.hpp>
 #include <layerpipe/schedule/schedule.hpp>
 #include <layerpipe/schedule/v_shape.hpp>
 #include <layerpipe/schedule/zb_auto.hpp>
@@ -63,13 +65,14 @@ struct schedule_params {
   int devices = 1;        ///< P
   int micro_batches = 1;  ///< M
   int chunks = 1;         ///< V: stages per device, for families with chunks
-  int group_size = 0;     ///< Megatron micro-batch group size (interleaved-1f1b); 0 = automatic
+  int group_size = 0;     ///< micro-batch group size (interleaved-1f1b, pipe-offload); 0 = automatic
   pass_mode mode = pass_mode::training;
   /// Per-stage pass times and transfer latency, read by cost-aware families (zb-auto) only: the
   /// other families' orders do not depend on costs, so they ignore these instead of rejecting.
   pass_costs stage_costs{};
   double p2p_latency = 0.0;
   double memory_cap = 0.0;  ///< activations per device for families that take a cap (zb-auto); 0 = default
+  int offload_chunks = 0;   ///< K: chunks whose activations go to host memory (pipe-offload); 0 = none
 };
 
 /// One registry entry. The flags say which schedule_params the family reads; make_schedule
@@ -85,6 +88,7 @@ struct family_info {
   bool has_forward_only = true;  ///< takes pass_mode::forward_only
   std::string_view header = {};  ///< where construction, constraints and formulas are documented
   bool uses_memory_cap = false;  ///< takes schedule_params::memory_cap (zb-auto)
+  bool uses_offload_chunks = false;  ///< takes schedule_params::offload_chunks (pipe-offload)
 };
 
 namespace detail {
@@ -116,6 +120,19 @@ inline constexpr std::array family_table{
                 "LayerPipe systolic: F at clock k+s, B and U at k+2(P-1)-s; staleness 2(P-1-s) updates", false,
                 [](const schedule_params& p) { return layerpipe_async(p.devices, p.micro_batches); }, false, false,
                 "schedule/async_pipelines.hpp"},
+    family_info{"pipe-offload", "pipeoffload,offload,grouped-interleaved",
+                "PipeOffload: grouped interleaved 1F1B with split I/W; activations of the first K chunks go to host",
+                true,
+                [](const schedule_params& p) {
+                  pipe_offload_options o;
+                  o.group_size = p.group_size;
+                  o.offload_chunks = p.offload_chunks;
+                  const double share = 1.0 / p.chunks;  // chunk pass times, for the automatic group size
+                  o.chunk_costs = {p.stage_costs.forward * share, p.stage_costs.input_grad * share,
+                                   p.stage_costs.weight_grad * share};
+                  return pipe_offload(p.devices, p.micro_batches, p.chunks, o);
+                },
+                true, false, "schedule/pipe_offload.hpp", false, true},
     family_info{"zb-h1", "zbh1,zb1p-handcrafted,zero-bubble-h1",
                 "ZB-H1: 1F1B with split I/W, first d W's deferred; idle a third of 1F1B's, peak as 1F1B", false,
                 [](const schedule_params& p) { return zb_h1(p.devices, p.micro_batches); }, false, false,
@@ -216,10 +233,13 @@ inline schedule make_schedule(std::string_view name, const schedule_params& para
                  "got V = ", params.chunks, " (interleaved-1f1b and looped-bfs take chunks)");
   if (!f.uses_group_size && params.group_size != 0)
     detail::fail("schedule '", f.name, "' has no micro-batch group size: leave group_size = 0, got ",
-                 params.group_size, " (only interleaved-1f1b takes one)");
+                 params.group_size, " (interleaved-1f1b and pipe-offload take one)");
   if (!f.uses_memory_cap && params.memory_cap != 0.0)
     detail::fail("schedule '", f.name, "' takes no memory cap: leave memory_cap = 0, got ", params.memory_cap,
                  " (zb-auto takes one)");
+  if (!f.uses_offload_chunks && params.offload_chunks != 0)
+    detail::fail("schedule '", f.name, "' offloads nothing: leave offload_chunks = 0, got ", params.offload_chunks,
+                 " (pipe-offload takes it)");
   if (!f.has_forward_only && params.mode != pass_mode::training)
     detail::fail("schedule '", f.name, "' has no forward-only form (its construction is about the backward ",
                  "passes): leave mode = training, or use gpipe/1f1b with forward_only");

@@ -20,6 +20,7 @@
 #include <layerpipe/schedule/interleaved_1f1b.hpp>
 #include <layerpipe/schedule/looped_bfs.hpp>
 #include <layerpipe/schedule/one_f_one_b.hpp>
+#include <layerpipe/schedule/pipe_offload.hpp>
 #include <layerpipe/schedule/v_shape.hpp>
 #include <layerpipe/schedule/zb_auto.hpp>
 #include <layerpipe/schedule/zb_v.hpp>

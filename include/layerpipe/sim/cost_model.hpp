@@ -4,11 +4,17 @@
 // cross-device transfer a latency, and every stage an activation size per micro-batch.
 // Units are the user's: seconds, or normalised to one full stage (REFERENCE §1.1). The model is
 // per stage, so a device holding V chunks is described by giving chunk costs (T/V each).
+// Host copies (OFFLOAD, RELOAD) take activation_bytes(stage) / host bandwidth on the device's
+// copy stream (0 while no bandwidth is set); D2H and H2D share the one figure. The paired-link
+// rule of REFERENCE §5.7 (two ranks sharing one host link) is not modelled: give each device the
+// bandwidth it actually gets.
 //
 //   auto costs = layerpipe::cost_model::uniform({.forward = 1, .input_grad = 1, .weight_grad = 1})
 //                    .with_p2p_latency(0.1)
 //                    .with_activation_bytes(64e6);
 //   double t = costs.duration(layerpipe::parse_action("2B0"));   // T_B = T_I + T_W = 2
+//   costs.with_host_bandwidth(32e6);                               // bytes per time unit
+//   double c = costs.duration(layerpipe::parse_action("2OFFLOAD0")); // 64e6 / 32e6 = 2
 #pragma once
 
 #include <layerpipe/core/error.hpp>
@@ -82,6 +88,16 @@ public:
     return std::move(with_activation_bytes(std::move(bytes_per_stage)));
   }
 
+  /// Host-transfer bandwidth in bytes per time unit, for OFFLOAD (D2H) and RELOAD (H2D): a copy
+  /// of stage s takes activation_bytes(s) / bandwidth. Must be finite and > 0; unset, copies take 0.
+  cost_model& with_host_bandwidth(double bytes_per_time) & {
+    if (!std::isfinite(bytes_per_time) || bytes_per_time <= 0.0)
+      detail::fail("cost_model: host bandwidth (bytes per time unit) must be finite and > 0, got ", bytes_per_time);
+    host_bandwidth_ = bytes_per_time;
+    return *this;
+  }
+  cost_model&& with_host_bandwidth(double bytes_per_time) && { return std::move(with_host_bandwidth(bytes_per_time)); }
+
   cost_model& with_overlap(overlap_timing timing) & {
     overlap_ = timing;
     return *this;
@@ -97,8 +113,8 @@ public:
     return stages_[static_cast<std::size_t>(stage)];
   }
 
-  /// Duration of an action: F, B, I, W and OVERLAP_F_B by pass; transfers, memory and marker
-  /// kinds take no device compute time (0).
+  /// Duration of an action: F, B, I, W and OVERLAP_F_B by pass; OFFLOAD and RELOAD by the host
+  /// bandwidth (on the copy stream); transfers and marker kinds take no device time (0).
   double duration(const action& a) const {
     switch (a.kind) {
       case action_kind::forward: return costs(a.stage).forward;
@@ -111,6 +127,8 @@ public:
         const double b = a.second_kind == action_kind::backward_input ? c.input_grad : c.backward();
         return overlap_ == overlap_timing::sum ? f + b : std::max(f, b);
       }
+      case action_kind::offload:
+      case action_kind::reload: return host_copy_time(a.stage);
       default: return 0.0;
     }
   }
@@ -135,6 +153,12 @@ public:
     return activation_bytes(e.kind == action_kind::send_b ? e.to_stage : e.from_stage);
   }
 
+  /// Time of one host copy (D2H or H2D) of stage `stage`'s activation: bytes / bandwidth, 0 if unset.
+  double host_copy_time(int stage) const {
+    return host_bandwidth_ > 0.0 ? activation_bytes(stage) / host_bandwidth_ : 0.0;
+  }
+  /// Bytes per time unit of host copies; 0 when unset (copies are free).
+  double host_bandwidth() const noexcept { return host_bandwidth_; }
   double p2p_latency() const noexcept { return latency_; }
   overlap_timing overlap() const noexcept { return overlap_; }
   bool is_uniform() const noexcept { return uniform_; }
@@ -166,6 +190,7 @@ private:
   std::vector<pass_costs> stages_ = std::vector<pass_costs>(1);  // one entry when uniform
   bool uniform_ = true;
   double latency_ = 0.0;
+  double host_bandwidth_ = 0.0;     // 0: unset
   std::vector<double> bytes_;       // empty: 0 bytes everywhere; one entry when uniform
   bool uniform_bytes_ = true;
   overlap_timing overlap_ = overlap_timing::sum;

@@ -4,6 +4,8 @@
 // of the busiest device) / makespan, and each device's span idle (last end − first start − busy).
 // Peak in-flight activations are order-based: F adds its activation, B frees it; with a split
 // backward W frees it and I does not, or (zero-bubble accounting) I frees a share and W the rest.
+// An OFFLOAD moves its activation to the host until its RELOAD: freed on the device over that
+// stretch of the list and counted in the host-side peak instead (same units).
 // Messages are the cross-device transfers; the critical path is the chain of spans that made the
 // last one end when it did. Every rule comes from the execution engine's requirement functions,
 // so simulated and measured timelines are read the same way.
@@ -37,6 +39,9 @@ struct device_metrics {
   double peak_activations = 0.0;      ///< stage-units (1/P of the model): a stage's activation counts P/S_model
   int peak_activation_count = 0;      ///< (stage, micro-batch) activations held at once
   double peak_activation_bytes = 0.0; ///< from the cost model's activation sizes
+  double peak_host_activations = 0.0;      ///< offloaded (OFFLOAD..RELOAD) activations, stage-units
+  int peak_host_activation_count = 0;      ///< offloaded (stage, micro-batch) activations at once
+  double peak_host_activation_bytes = 0.0; ///< their bytes
 };
 
 struct schedule_metrics {
@@ -47,6 +52,8 @@ struct schedule_metrics {
   std::size_t messages = 0;    ///< cross-device transfers (activations and gradients)
   double message_bytes = 0.0;  ///< their total size
   std::size_t gradient_reductions = 0;  ///< REDUCE_GRAD actions (gradient all-reduce between replicas)
+  std::size_t host_copies = 0;          ///< OFFLOAD and RELOAD actions
+  double host_copy_bytes = 0.0;         ///< bytes they move (both directions)
   std::vector<span> critical_path;     ///< in time order, from a span starting the chain to the last end
   double critical_path_latency = 0.0;  ///< transfer latency on the path: durations + this = makespan
 };
@@ -135,9 +142,22 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
     for (std::size_t d = 0; d < devices; ++d) {
       double held = 0.0, bytes = 0.0, peak = 0.0, peak_bytes = 0.0;
       int count = 0, peak_count = 0;
+      double host = 0.0, host_bytes = 0.0, host_peak = 0.0, host_peak_bytes = 0.0;
+      int host_count = 0, host_peak_count = 0;
       auto free_part = [&](int stage, double part) {
         held -= part;
         bytes -= part * costs.activation_bytes(stage);
+      };
+      // The order rule (F < OFFLOAD < RELOAD < backward) means a whole activation moves.
+      auto to_host = [&](int stage, double sign) {
+        free_part(stage, sign);
+        count -= static_cast<int>(sign);
+        host += sign;
+        host_bytes += sign * costs.activation_bytes(stage);
+        host_count += static_cast<int>(sign);
+        host_peak = std::max(host_peak, host);
+        host_peak_bytes = std::max(host_peak_bytes, host_bytes);
+        host_peak_count = std::max(host_peak_count, host_count);
       };
       for (const action& a : s.actions[d]) {
         detail::for_each_half(a, [&](action_kind k, int stage, int) {
@@ -158,6 +178,8 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
               free_part(stage, split ? 1.0 - input_grad_share : 1.0);
               --count;
               break;
+            case action_kind::offload: to_host(stage, 1.0); break;
+            case action_kind::reload: to_host(stage, -1.0); break;
             default: break;
           }
           // Checked after each half: an overlapped pair's forward allocates before its
@@ -169,17 +191,27 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
       }
       auto& m = out.devices[d];
       // A stage-unit is 1/P of the model; one stage of a replica is 1/S_model of it.
-      m.peak_activations = peak * static_cast<double>(s.num_devices()) / static_cast<double>(s.placement.model_stages());
+      const double unit = static_cast<double>(s.num_devices()) / static_cast<double>(s.placement.model_stages());
+      m.peak_activations = peak * unit;
       m.peak_activation_count = peak_count;
       m.peak_activation_bytes = peak_bytes;
+      m.peak_host_activations = host_peak * unit;
+      m.peak_host_activation_count = host_peak_count;
+      m.peak_host_activation_bytes = host_peak_bytes;
     }
   }
 
   // Messages: each requirement that crosses devices is one transfer, whatever the level (a
   // compute-only F waits on the producer's F across the edge, a lowered one on its SEND).
+  const detail::offload_plan offloads(s);
+  const detail::offload_plan* plan = offloads.any() ? &offloads : nullptr;
   for (const auto& list : s.actions)
     for (const action& a : list) {
       if (a.kind == action_kind::reduce_grad) ++out.gradient_reductions;
+      if (detail::is_host_copy(a.kind)) {
+        ++out.host_copies;
+        out.host_copy_bytes += costs.activation_bytes(a.stage);
+      }
       detail::for_each_half(a, [&](action_kind k, int stage, int mb) {
         detail::for_each_requirement(s, k, stage, mb, [&](detail::event, int, int, const detail::transfer_edge* e) {
           if (!e) return;
@@ -190,9 +222,27 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
     }
 
   // Critical path: from the last-ending span, step back through whichever constraint arrived
-  // last — the device's previous span, or a requirement's producer plus its latency. The engine
+  // last — the device's previous span on the same stream (and, for a host copy, the compute
+  // action it was issued after), or a requirement's producer plus its latency. The engine
   // computed each start as exactly that maximum, so the chain has no gaps in a simulated timeline.
   if (t.spans.empty()) return out;
+  // prev_stream[id]: the previous step on the same stream; prev_compute[id]: for a copy, the
+  // compute-stream step before it. Without copies both are simply step − 1.
+  constexpr auto no_step = std::numeric_limits<std::size_t>::max();
+  std::vector<std::size_t> prev_stream, prev_compute;
+  if (plan) {
+    prev_stream.assign(s.size(), no_step);
+    prev_compute.assign(s.size(), no_step);
+    for (std::size_t d = 0; d < devices; ++d) {
+      std::size_t last_compute = no_step, last_copy = no_step;
+      for (std::size_t i = 0; i < s.actions[d].size(); ++i) {
+        const bool copy = detail::is_host_copy(s.actions[d][i].kind);
+        prev_stream[offsets[d] + i] = copy ? last_copy : last_compute;
+        prev_compute[offsets[d] + i] = last_compute;
+        (copy ? last_copy : last_compute) = i;
+      }
+    }
+  }
   const auto stages = static_cast<std::size_t>(s.num_stages());
   const auto mbs = static_cast<std::size_t>(s.micro_batches);
   constexpr auto none = std::numeric_limits<std::size_t>::max();
@@ -223,13 +273,20 @@ inline schedule_metrics measure(const schedule& s, const timeline& t, const cost
       if (arrival > best_time) { best = i; best_time = arrival; best_latency = latency; }
     };
     const auto d = static_cast<std::size_t>(x.device);
-    if (x.step > 0) consider(at[offsets[d] + x.step - 1], 0.0);  // device predecessor wins ties
+    if (!plan) {
+      if (x.step > 0) consider(at[offsets[d] + x.step - 1], 0.0);  // device predecessor wins ties
+    } else {
+      const std::size_t id = offsets[d] + x.step;
+      if (prev_stream[id] != no_step) consider(at[offsets[d] + prev_stream[id]], 0.0);
+      if (detail::is_host_copy(x.what.kind) && prev_compute[id] != no_step)
+        consider(at[offsets[d] + prev_compute[id]], 0.0);
+    }
     detail::for_each_half(x.what, [&](action_kind k, int stage, int mb) {
       detail::for_each_requirement(s, k, stage, mb, [&](detail::event e, int rs, int rm, const detail::transfer_edge* edge) {
         const std::size_t p = producer[slot(e, rs, rm)];
         if (p == none) detail::fail("measure: ", x.what, " waits for ", detail::describe(e, rs, rm), ", which no span produces");
         consider(p, edge ? costs.latency(*edge) : 0.0);
-      });
+      }, plan);
     });
     if (best == none) break;
     out.critical_path_latency += best_latency;

@@ -7,6 +7,13 @@
 // waiting cycle. Every product (F done, gradient done, message sent, ...) may happen only once,
 // and at the end every (stage, micro-batch) must have had its passes: so a schedule that runs
 // to completion here has each (stage, micro-batch, kind) exactly once, in dependency order.
+//
+// OFFLOAD and RELOAD (host copies of one activation, REFERENCE §6) run on a second, per-device
+// copy stream: a copy starts at the latest of its requirement, the end of the device's previous
+// copy, and the end of the compute-stream action before it in the list (it is issued when the
+// device reaches it); it does not occupy the compute stream. If a schedule offloads (s, m), the
+// backward of (s, m) needs RELOAD(s, m) done, and the order F < OFFLOAD < RELOAD < backward on the
+// stage's device is checked up front (offload_plan).
 #pragma once
 
 #include <layerpipe/core/error.hpp>
@@ -100,9 +107,11 @@ inline bool produces(const action& a, event e, int stage, int mb) {
 /// can only raise the three pass events, so its table keeps just those (a third of the memory).
 class event_table {
 public:
-  event_table(int stages, int micro_batches, schedule_level level)
+  /// `copies`: the schedule holds OFFLOAD/RELOAD, so a compute-only table needs every event too.
+  event_table(int stages, int micro_batches, schedule_level level, bool copies = false)
       : stages_(static_cast<std::size_t>(stages)),
-        events_(level == schedule_level::compute_only ? compute_events : static_cast<std::size_t>(event::count)),
+        events_(level == schedule_level::compute_only && !copies ? compute_events
+                                                                 : static_cast<std::size_t>(event::count)),
         times_(events_ * stages_ * static_cast<std::size_t>(micro_batches),
                std::numeric_limits<double>::quiet_NaN()) {}
   double& at(event e, int stage, int mb) noexcept {
@@ -118,6 +127,81 @@ private:
   std::vector<double> times_;
 };
 
+/// OFFLOAD and RELOAD run on the device's copy stream, not its compute stream.
+constexpr bool is_host_copy(action_kind k) noexcept { return k == action_kind::offload || k == action_kind::reload; }
+
+inline void check_action_range(const schedule& s, int device, std::size_t step, const action& a);
+template <class F>
+void for_each_half(const action& a, F&& f);
+
+/// Which (stage, micro-batch) activations a schedule sends to host memory. Built by one scan of
+/// the lists (nothing is allocated for a schedule without OFFLOAD/RELOAD), which also checks the
+/// order rule for each offloaded activation on its stage's device: F < OFFLOAD < RELOAD < backward
+/// (B or I; W follows I anyway). Throws with the grid on a broken rule.
+class offload_plan {
+public:
+  offload_plan() = default;
+  explicit offload_plan(const schedule& s) {
+    bool copies = false;
+    for (const auto& list : s.actions)
+      for (const action& a : list) copies = copies || is_host_copy(a.kind);
+    if (!copies) return;
+    mbs_ = static_cast<std::size_t>(s.micro_batches);
+    const std::size_t cells = static_cast<std::size_t>(s.num_stages()) * mbs_;
+    constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+    std::vector<std::size_t> off(cells, none), rel(cells, none), back(cells, none);
+    const int devices = std::min(s.num_devices(), static_cast<int>(s.actions.size()));
+    for (int d = 0; d < devices; ++d) {
+      const auto& list = s.actions[static_cast<std::size_t>(d)];
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const action& a = list[i];
+        if (!is_host_copy(a.kind) && !is_input_backward(a.kind) && a.kind != action_kind::overlap_f_b) continue;
+        check_action_range(s, d, i, a);  // indices are safe to use below
+        for_each_half(a, [&](action_kind k, int st, int mb) {
+          if (!is_host_copy(k) && !is_input_backward(k)) return;
+          auto& slot = k == action_kind::offload ? off : k == action_kind::reload ? rel : back;
+          auto& first = slot[cell(st, mb)];
+          if (first == none) first = i;  // a duplicate is the engine's "runs twice"
+        });
+      }
+    }
+    marks_.assign(cells, 0);
+    for (int st = 0; st < s.num_stages(); ++st)
+      for (std::size_t m = 0; m < mbs_; ++m) {
+        const std::size_t c = cell(st, static_cast<int>(m));
+        if (off[c] == none && rel[c] == none) continue;
+        const int d = s.placement.device_of(st);
+        const std::string what = "(stage " + std::to_string(st) + ", micro-batch " + std::to_string(m) + ")";
+        if (off[c] == none)
+          schedule_fail(s, d, rel[c], "RELOAD of " + what + " without an OFFLOAD (rule: a RELOAD follows its OFFLOAD)");
+        if (rel[c] == none)
+          schedule_fail(s, d, off[c], "OFFLOAD of " + what +
+                                          " without a RELOAD (rule: every OFFLOAD has its RELOAD before the backward)");
+        if (rel[c] < off[c])
+          schedule_fail(s, d, rel[c], "RELOAD of " + what + " before its OFFLOAD at step " + std::to_string(off[c]) +
+                                          " (rule: a RELOAD follows its OFFLOAD)");
+        if (back[c] != none && back[c] < rel[c])
+          schedule_fail(s, d, back[c],
+                        "the backward of " + what + " would run while its activation is on the host: " +
+                            (back[c] < off[c] ? "its OFFLOAD comes later, at step " + std::to_string(off[c])
+                                              : "its RELOAD comes later, at step " + std::to_string(rel[c])) +
+                            " (rule: F, OFFLOAD, RELOAD, then the backward)");
+        marks_[c] = 1;
+      }
+  }
+  /// True if the schedule holds any OFFLOAD or RELOAD.
+  bool any() const noexcept { return !marks_.empty(); }
+  /// True if (stage, mb) goes to the host; indices must be in range.
+  bool offloaded(int stage, int mb) const noexcept { return !marks_.empty() && marks_[cell(stage, mb)] != 0; }
+
+private:
+  std::size_t cell(int stage, int mb) const noexcept {
+    return static_cast<std::size_t>(stage) * mbs_ + static_cast<std::size_t>(mb);
+  }
+  std::size_t mbs_ = 0;
+  std::vector<unsigned char> marks_;  // empty: nothing offloaded
+};
+
 /// Where an action's input comes from when it crosses devices: the transfer kind and stages.
 struct transfer_edge {
   action_kind kind = action_kind::send_f;  // send_f (activation) or send_b (gradient)
@@ -126,9 +210,11 @@ struct transfer_edge {
 };
 
 /// Calls need(event, stage, mb, edge*) for each requirement of one plain (non-compound) action.
-/// `edge` is non-null when a cross-device latency applies to that requirement.
+/// `edge` is non-null when a cross-device latency applies to that requirement. With `offloads`,
+/// the backward of an offloaded activation also needs its RELOAD.
 template <class Need>
-void for_each_requirement(const schedule& s, action_kind kind, int stage, int mb, Need&& need) {
+void for_each_requirement(const schedule& s, action_kind kind, int stage, int mb, Need&& need,
+                          const offload_plan* offloads = nullptr) {
   const bool lowered = s.level == schedule_level::lowered;
   // A micro-batch enters at the first stage of its replica and turns at the last one.
   switch (kind) {
@@ -148,6 +234,7 @@ void for_each_requirement(const schedule& s, action_kind kind, int stage, int mb
     case action_kind::backward:
     case action_kind::backward_input:
       need(event::forward_done, stage, mb, nullptr);
+      if (offloads && offloads->offloaded(stage, mb)) need(event::reloaded, stage, mb, nullptr);
       if (!s.placement.is_last_in_replica(stage)) {
         transfer_edge edge{action_kind::send_b, stage + 1, stage};
         if (s.placement.same_device(stage + 1, stage)) {
@@ -278,14 +365,14 @@ inline void check_action_range(const schedule& s, int device, std::size_t step, 
                         std::string(token(k)));
     if (s.level == schedule_level::compute_only && !allowed_in_compute_only(k))
       schedule_fail(s, device, step,
-                    std::string("a compute_only schedule holds only F, B, I, W, U and OVERLAP_F_B, not ") +
+                    std::string("a compute_only schedule holds only F, B, I, W, U, REDUCE_GRAD, OFFLOAD, RELOAD and OVERLAP_F_B, not ") +
                         std::string(token(k)) + " (lower it, or mark it lowered)");
   });
 }
 
 /// Finds and reports the waiting cycle (or the missing or misordered action) of a deadlock.
 [[noreturn]] inline void report_deadlock(const schedule& s, const std::vector<std::size_t>& pos,
-                                         event_table& table) {
+                                         event_table& table, const offload_plan* offloads = nullptr) {
   const int devices = s.num_devices();
   struct wait { event e; int stage; int mb; };
   std::vector<wait> waits(static_cast<std::size_t>(devices), wait{event::count, -1, -1});
@@ -297,7 +384,7 @@ inline void check_action_range(const schedule& s, int device, std::size_t step, 
       for_each_requirement(s, k, st, mb, [&](event e, int rs, int rm, const transfer_edge*) {
         if (waits[static_cast<std::size_t>(d)].e == event::count && !table.happened(e, rs, rm))
           waits[static_cast<std::size_t>(d)] = {e, rs, rm};
-      });
+      }, offloads);
     });
   }
   // Where is the producer of each awaited event?
@@ -360,9 +447,12 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
                  devices, " devices");
   if (s.micro_batches < 1) detail::fail("schedule '", s.name, "' needs M >= 1 micro-batches, got M = ", s.micro_batches);
   check_routing(s);
-  event_table table(s.num_stages(), s.micro_batches, s.level);
+  const offload_plan offloads(s);
+  const offload_plan* plan = offloads.any() ? &offloads : nullptr;
+  event_table table(s.num_stages(), s.micro_batches, s.level, offloads.any());
   std::vector<std::size_t> pos(static_cast<std::size_t>(devices), 0);
-  std::vector<double> free_at(static_cast<std::size_t>(devices), 0.0);
+  std::vector<double> free_at(static_cast<std::size_t>(devices), 0.0);   // compute stream
+  std::vector<double> copy_free_at(plan ? static_cast<std::size_t>(devices) : 0u, 0.0);  // copy stream
   std::size_t remaining = s.size();
   for (int round = 0; remaining > 0; ++round) {
     bool progress = false;
@@ -382,12 +472,21 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
             const double t = table.at(e, rs, rm);
             if (std::isnan(t)) { ok = false; return; }
             ready = std::max(ready, edge ? t + latency(*edge) : t);
-          });
+          }, plan);
         });
         if (!ok) break;
-        const double start = std::max(free_at[static_cast<std::size_t>(d)], ready);
-        const double end = start + duration(a);
-        free_at[static_cast<std::size_t>(d)] = end;
+        double& compute_free = free_at[static_cast<std::size_t>(d)];
+        double start = 0.0, end = 0.0;
+        if (plan && is_host_copy(a.kind)) {  // copy stream: issued after the compute before it
+          double& copy_free = copy_free_at[static_cast<std::size_t>(d)];
+          start = std::max({copy_free, compute_free, ready});
+          end = start + duration(a);
+          copy_free = end;
+        } else {
+          start = std::max(compute_free, ready);
+          end = start + duration(a);
+          compute_free = end;
+        }
         for_each_half(a, [&](action_kind k, int st, int mb) {
           for_each_product(k, st, mb, [&](event e, int ps, int pm) {
             double& slot = table.at(e, ps, pm);
@@ -403,7 +502,7 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
         progress = true;
       }
     }
-    if (!progress) report_deadlock(s, pos, table);
+    if (!progress) report_deadlock(s, pos, table, plan);
   }
   // Every (stage, micro-batch) must have had its passes.
   for (int st = 0; st < s.num_stages(); ++st) {
