@@ -41,6 +41,7 @@ layerpipe::schedule build(const layerpipe::family_info& f) {
   p.devices = devices;
   p.micro_batches = micro_batches;
   p.chunks = f.uses_chunks ? chunks : 1;
+  p.offload_chunks = f.uses_offload_chunks ? 1 : 0;  // PipeOffload: chunk 0's activations go to host
   return f.make(p);
 }
 
@@ -48,8 +49,8 @@ layerpipe::schedule build(const layerpipe::family_info& f) {
 std::string table(layerpipe::pass_costs stage_costs) {
   std::ostringstream out;
   out << "| family | makespan | bubble ratio | worst span idle | peak activations | weight copies/device "
-         "| P2P messages/micro-batch | gradient all-reduces |\n"
-      << "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+         "| P2P messages/micro-batch | gradient all-reduces | host copies/micro-batch |\n"
+      << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const layerpipe::family_info& f : layerpipe::schedule_families()) {
     const layerpipe::schedule s = build(f);
     if (is_asynchronous(s)) continue;
@@ -68,10 +69,10 @@ std::string table(layerpipe::pass_costs stage_costs) {
       // Stages held (replicas count twice) × the fraction of a device's share of the model each is.
       copies = std::max(copies, static_cast<double>(s.placement.stages_on(d).size()) * share);
     }
-    out << "| `" << f.name << "`" << (f.uses_chunks ? " (V = 2)" : "") << " | " << fixed(m.makespan, 2) << " | "
+    out << "| `" << f.name << "`" << (f.uses_offload_chunks ? " (V = 2, K = 1)" : f.uses_chunks ? " (V = 2)" : "") << " | " << fixed(m.makespan, 2) << " | "
         << fixed(m.bubble_ratio, 3) << " | " << fixed(m.max_span_idle, 2) << " | " << fixed(peak, 2) << " | "
         << fixed(copies, 2) << " | " << fixed(static_cast<double>(m.messages) / micro_batches, 2) << " | "
-        << m.gradient_reductions << " |\n";
+        << m.gradient_reductions << " | " << fixed(static_cast<double>(m.host_copies) / micro_batches, 2) << " |\n";
   }
   return out.str();
 }
@@ -118,7 +119,9 @@ int main(int argc, char** argv) {
             "(`stages_on(d).size() · P / S_model`), max over devices: 2 where each device holds two replicas.\n"
          << "- **P2P messages/micro-batch**: cross-device transfers (`metrics.messages`) / M.\n"
          << "- **gradient all-reduces**: REDUCE_GRAD actions between the replicas of a stage "
-            "(`metrics.gradient_reductions`), per iteration.\n\n"
+            "(`metrics.gradient_reductions`), per iteration.\n"
+         << "- **host copies/micro-batch**: OFFLOAD and RELOAD actions / M (`metrics.host_copies`); PipeOffload "
+            "runs with K = 1 (chunk 0's activations go to host memory; copies take no time here).\n\n"
          << "## T_F = T_I = T_W = 1 (T_B = 2)\n\n" << equal << "\n## T_F = 1, T_I = T_W = 0.5 (T_B = 1)\n\n" << cheap
          << "\n## Where each family is defined\n\n";
     for (const layerpipe::family_info& f : layerpipe::schedule_families())
