@@ -451,8 +451,27 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
   const offload_plan* plan = offloads.any() ? &offloads : nullptr;
   event_table table(s.num_stages(), s.micro_batches, s.level, offloads.any());
   std::vector<std::size_t> pos(static_cast<std::size_t>(devices), 0);
+  std::vector<std::size_t> range_checked(static_cast<std::size_t>(devices), 0);  // first unchecked step
   std::vector<double> free_at(static_cast<std::size_t>(devices), 0.0);   // compute stream
   std::vector<double> copy_free_at(plan ? static_cast<std::size_t>(devices) : 0u, 0.0);  // copy stream
+  // Whole-stage actions (REDUCE_GRAD, an iteration's U) need the weight gradients of every
+  // micro-batch: a count per stage lets a waiting one be re-checked in O(replicas), not O(M).
+  const placement& where = s.placement;
+  std::vector<int> weight_grads(static_cast<std::size_t>(s.num_stages()), 0);
+  std::vector<int> routed(static_cast<std::size_t>(where.num_replicas()), 0);
+  for (int m = 0; m < s.micro_batches; ++m) ++routed[static_cast<std::size_t>(s.replica_of_micro_batch(m))];
+  auto stage_complete = [&](int st) {
+    return weight_grads[static_cast<std::size_t>(st)] >= routed[static_cast<std::size_t>(where.replica_of(st))];
+  };
+  auto gradients_missing = [&](const action& a) {
+    if (a.micro_batch >= 0) return false;
+    if (a.kind == action_kind::update) return !stage_complete(a.stage);
+    if (a.kind != action_kind::reduce_grad) return false;
+    const int model_stage = where.model_stage_of(a.stage);
+    for (int r = 0; r < where.num_replicas(); ++r)
+      if (!stage_complete(where.stage_in_replica(r, model_stage))) return true;
+    return false;
+  };
   std::size_t remaining = s.size();
   for (int round = 0; remaining > 0; ++round) {
     bool progress = false;
@@ -464,7 +483,12 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
       auto& p = pos[static_cast<std::size_t>(d)];
       while (p < list.size()) {
         const action& a = list[p];
-        check_action_range(s, d, p, a);
+        // An action waiting for its inputs is retried every round: check its indices only once.
+        if (p == range_checked[static_cast<std::size_t>(d)]) {
+          check_action_range(s, d, p, a);
+          ++range_checked[static_cast<std::size_t>(d)];
+        }
+        if (gradients_missing(a)) break;
         double ready = 0.0;
         bool ok = true;
         for_each_half(a, [&](action_kind k, int st, int mb) {
@@ -494,6 +518,7 @@ void run_in_order(const schedule& s, Duration&& duration, Latency&& latency, OnR
               schedule_fail(s, d, p,
                             describe(e, ps, pm) + " runs twice (rule: each (stage, micro-batch, kind) exactly once)");
             slot = end;
+            if (e == event::weight_grad_done) ++weight_grads[static_cast<std::size_t>(ps)];
           });
         });
         on_run(d, p, a, start, end);
