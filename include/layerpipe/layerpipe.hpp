@@ -62,6 +62,7 @@
 #include <layerpipe/io/text_grid.hpp>
 
 // executors (CPU; CUDA and MPI have their own entry headers)
+#include <layerpipe/exec/executor.hpp>
 #include <layerpipe/exec/sequential.hpp>
 #include <layerpipe/exec/stage.hpp>
 #include <layerpipe/exec/threads.hpp>

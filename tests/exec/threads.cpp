@@ -246,6 +246,9 @@ const family families[] = {
 
 }  // namespace
 
+static_assert(layerpipe::executor_for<layerpipe::thread_executor, dense_stages<false>>);
+static_assert(layerpipe::executor_for<layerpipe::thread_executor, dense_stages<true>>);
+
 TEST_CASE("threads and sequential executors train like sequential gradient accumulation", "[exec]") {
   for (const auto& f : families) {
     for (int p = 1; p <= 4; ++p) {

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <layerpipe/core/error.hpp>
+#include <layerpipe/exec/executor.hpp>
 #include <layerpipe/exec/sequential.hpp>
 #include <layerpipe/exec/stage.hpp>
 #include <layerpipe/schedule/action.hpp>
@@ -284,5 +285,7 @@ template <pipeline_stages Stages>
 timeline thread_executor::run(const schedule& s, Stages& stages) const {
   return ctx_->run(s, stages);
 }
+
+static_assert(pipeline_executor<thread_executor>);
 
 }  // namespace layerpipe
