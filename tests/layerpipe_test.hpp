@@ -4,12 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <layerpipe/core/error.hpp>
+#include <layerpipe/schedule/schedule.hpp>
 
 #include <cmath>
 #include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace layerpipe::test {
 /// Tolerant comparison for simulated times: relative 1e-9, absolute 1e-9.
@@ -28,5 +30,12 @@ inline void require_error(const std::function<void()>& f, std::initializer_list<
       CHECK(message.find(part) != std::string::npos);
     }
   }
+}
+
+/// Device `device`'s list as action tokens ("0F0", "(0F7;7B3)OVERLAP_F_B", ...), for hand-checked grids.
+inline std::vector<std::string> tokens(const schedule& s, int device) {
+  std::vector<std::string> out;
+  for (const action& a : s.actions[static_cast<std::size_t>(device)]) out.push_back(to_string(a));
+  return out;
 }
 }  // namespace layerpipe::test

@@ -32,17 +32,12 @@
 
 using namespace layerpipe;
 using layerpipe::test::close;
+using layerpipe::test::tokens;
 using layerpipe::test::require_error;
 
 namespace {
 
 using list = std::vector<std::string>;
-
-list tokens(const schedule& s, int device) {
-  list out;
-  for (const action& a : s.actions[static_cast<std::size_t>(device)]) out.push_back(to_string(a));
-  return out;
-}
 
 // Chunk passes cost 1 forward and 1 backward: the paper's T_F = T_B slots.
 cost_model chunk_slots() { return cost_model::uniform({.forward = 1.0, .input_grad = 0.5, .weight_grad = 0.5}); }

@@ -30,17 +30,12 @@
 
 using namespace layerpipe;
 using layerpipe::test::close;
+using layerpipe::test::tokens;
 using layerpipe::test::require_error;
 
 namespace {
 
 using list = std::vector<std::string>;
-
-list tokens(const schedule& s, int device) {
-  list out;
-  for (const action& a : s.actions[static_cast<std::size_t>(device)]) out.push_back(to_string(a));
-  return out;
-}
 
 // One slot per pass: T_F = 1 and T_B = T_I + T_W = 1.
 cost_model slot_costs() { return cost_model::uniform({.forward = 1.0, .input_grad = 0.5, .weight_grad = 0.5}); }

@@ -27,17 +27,12 @@
 
 using namespace layerpipe;
 using layerpipe::test::close;
+using layerpipe::test::tokens;
 using layerpipe::test::require_error;
 
 namespace {
 
 using list = std::vector<std::string>;
-
-list tokens(const schedule& s, int device) {
-  list out;
-  for (const action& a : s.actions[static_cast<std::size_t>(device)]) out.push_back(to_string(a));
-  return out;
-}
 
 schedule_metrics run(const schedule& s, const cost_model& costs) { return measure(s, simulate(s, costs), costs); }
 

@@ -32,17 +32,12 @@
 
 using namespace layerpipe;
 using layerpipe::test::close;
+using layerpipe::test::tokens;
 using layerpipe::test::require_error;
 
 namespace {
 
 using list = std::vector<std::string>;
-
-std::vector<std::string> tokens(const schedule& s, int device) {
-  std::vector<std::string> out;
-  for (const action& a : s.actions[static_cast<std::size_t>(device)]) out.push_back(to_string(a));
-  return out;
-}
 
 /// A compute-only schedule from token lists, one per device.
 schedule hand(const placement& where, int micro_batches, const std::vector<list>& rows) {

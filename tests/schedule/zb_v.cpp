@@ -23,14 +23,9 @@
 
 using namespace layerpipe;
 using layerpipe::test::close;
+using layerpipe::test::tokens;
 
 namespace {
-
-std::vector<std::string> tokens(const schedule& s, int device) {
-  std::vector<std::string> out;
-  for (const action& a : s.actions[static_cast<std::size_t>(device)]) out.push_back(to_string(a));
-  return out;
-}
 
 using list = std::vector<std::string>;
 
