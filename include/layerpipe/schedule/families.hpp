@@ -15,6 +15,7 @@
 //   pipedream-async   pipedream, async-1f1b
 //   layerpipe-async   layerpipe, systolic
 //   pipe-offload      pipeoffload, offload, grouped-interleaved
+//   zb1p              interleaved-zero-bubble, zero-bubble-1p
 //   zb-h1, zb-h2, zb-v (zero-bubble; see the table below for aliases)
 //   zb-auto           zbauto, zb-automatic, zero-bubble-auto, auto-zero-bubble
 //   v-half            vhalf, zb-v-half
@@ -47,6 +48,7 @@
 #include <layerpipe/schedule/pipe_offload.hpp>
 #include <layerpipe/schedule/schedule.hpp>
 #include <layerpipe/schedule/v_shape.hpp>
+#include <layerpipe/schedule/zb1p.hpp>
 #include <layerpipe/schedule/zb_auto.hpp>
 #include <layerpipe/schedule/zb_v.hpp>
 #include <layerpipe/schedule/zero_bubble.hpp>
@@ -133,6 +135,10 @@ inline constexpr std::array family_table{
                   return pipe_offload(p.devices, p.micro_batches, p.chunks, o);
                 },
                 true, false, "schedule/pipe_offload.hpp", false, true},
+    family_info{"zb1p", "interleaved-zero-bubble,zero-bubble-1p",
+                "ZB1P (PyTorch InterleavedZeroBubble): interleaved 1F1B with split I/W, W's fill gaps; idle a third",
+                true, [](const schedule_params& p) { return zb1p(p.devices, p.micro_batches, p.chunks); }, false, false,
+                "schedule/zb1p.hpp"},
     family_info{"zb-h1", "zbh1,zb1p-handcrafted,zero-bubble-h1",
                 "ZB-H1: 1F1B with split I/W, first d W's deferred; idle a third of 1F1B's, peak as 1F1B", false,
                 [](const schedule_params& p) { return zb_h1(p.devices, p.micro_batches); }, false, false,

@@ -22,6 +22,7 @@
 #include <layerpipe/schedule/one_f_one_b.hpp>
 #include <layerpipe/schedule/pipe_offload.hpp>
 #include <layerpipe/schedule/v_shape.hpp>
+#include <layerpipe/schedule/zb1p.hpp>
 #include <layerpipe/schedule/zb_auto.hpp>
 #include <layerpipe/schedule/zb_v.hpp>
 #include <layerpipe/schedule/zero_bubble.hpp>
