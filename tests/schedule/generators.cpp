@@ -437,7 +437,7 @@ TEST_CASE("every family name and alias resolves, case-insensitively", "[families
   for (const family_info& f : schedule_families()) names.push_back(f.name);
   REQUIRE(names == std::vector<std::string_view>{"gpipe", "1f1b", "interleaved-1f1b", "looped-bfs",
                                                  "pipedream-async", "layerpipe-async", "pipe-offload", "zb1p", "zb-h1", "zb-h2", "zb-v",
-                                                 "zb-auto", "v-half", "v-min", "dualpipe-v", "chimera", "dualpipe", "bitpipe"});
+                                                 "zb-auto", "v-half", "v-min", "dualpipe-v", "chimera", "chimera-fd", "dualpipe", "bitpipe"});
   REQUIRE(find_family("gpipe").uses_chunks == false);
   REQUIRE(find_family("1f1b").uses_chunks == false);
   REQUIRE(find_family("vpp").uses_chunks == true);

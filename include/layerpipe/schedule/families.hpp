@@ -22,6 +22,7 @@
 //   v-min             vmin, zb-v-min
 //   dualpipe-v        dualpipev, cut-in-half
 //   chimera
+//   chimera-fd        chimera-forward-doubling
 //   dualpipe          dual-pipe, deepseek-dualpipe
 //   bitpipe           bit-pipe
 // Parameters a family does not use must keep their defaults (chunks = 1, group_size = 0,
@@ -177,6 +178,11 @@ inline constexpr std::array family_table{
                 "Chimera: two pipelines in opposite directions, 2 weight copies, gradient all-reduce; D even, M % D = 0",
                 false, [](const schedule_params& p) { return chimera(p.devices, p.micro_batches); }, false, false,
                 "schedule/chimera.hpp"},
+    family_info{"chimera-fd", "chimera-forward-doubling",
+                "Chimera with forward doubling: two units' forwards in pairs, no gaps at T_B = 2T_F; about 2x peak memory",
+                false,
+                [](const schedule_params& p) { return chimera(p.devices, p.micro_batches, {.forward_doubling = true}); },
+                false, false, "schedule/chimera.hpp"},
     family_info{"dualpipe", "dual-pipe,deepseek-dualpipe",
                 "DualPipe: two directions, overlapped F&B pairs, 2 weight copies; P even, M even, M >= 2P", false,
                 [](const schedule_params& p) { return dualpipe(p.devices, p.micro_batches); }, false, false,
