@@ -15,7 +15,8 @@
 //            kept for s+1 (or, at the last stage, for loss_gradient at its backward);
 //   B/I(s,m) g = loss_gradient(m, output) at the last stage, else the gradient from s+1;
 //            the result of backward(s,m,g) (B) or backward_input(s,m,g) (I) is kept for s−1
-//            (dropped at s = 0);
+//            (dropped at s = 0); with replicas (MPI executor) a replica's first and last stage
+//            play the parts of stages 0 and S − 1;
 //   W(s,m)   backward_weight(s,m);  U(s) update(s);  OVERLAP_F_B its forward half, then its
 //            backward half;
 //   SEND     hands the kept tensor to the receiving device; RECV posts the receive (a marker: the
@@ -59,9 +60,11 @@ struct tensor_key {
 };
 
 /// The lowered, validated schedule an executor runs; checks what every executor checks first.
+/// `replicated` (the MPI executor, which holds each copy of a stage on its own rank) accepts
+/// replicated placements and REDUCE_GRAD; the other executors keep the one-copy rule.
 template <class Stages>
-schedule prepare_run(const schedule& s, const Stages& stages) {
-  if (s.placement.num_replicas() != 1)
+schedule prepare_run(const schedule& s, const Stages& stages, bool replicated = false) {
+  if (!replicated && s.placement.num_replicas() != 1)
     fail("executor: schedule '", s.name, "' places ", s.placement.num_replicas(),
          " replicas of the model (a bidirectional schedule); the sequential and threads executors run one "
          "copy of each stage (rule: one replica per model stage)");
@@ -85,7 +88,7 @@ schedule prepare_run(const schedule& s, const Stages& stages) {
   for (std::size_t d = 0; d < lowered.actions.size(); ++d)
     for (std::size_t i = 0; i < lowered.actions[d].size(); ++i) {
       const action_kind k = lowered.actions[d][i].kind;
-      if (k == action_kind::unshard || k == action_kind::reshard || k == action_kind::reduce_grad)
+      if (k == action_kind::unshard || k == action_kind::reshard || (!replicated && k == action_kind::reduce_grad))
         schedule_fail(lowered, static_cast<int>(d), i,
                       std::string(token(k)) +
                           " is not supported by layerpipe's executors (rule: one unsharded copy of "
@@ -108,7 +111,10 @@ template <class Stages, class Io>
 std::pair<double, double> execute(const schedule& s, Stages& stages, const action& a, Io& io,
                                   run_clock::time_point t0) {
   using tensor = typename Stages::tensor;
-  const int last = s.num_stages() - 1;
+  // A micro-batch enters at the first stage of its replica and turns at its last (stage 0 and
+  // S − 1 with one replica).
+  auto first = [&](int st) { return s.placement.is_first_in_replica(st); };
+  auto last = [&](int st) { return s.placement.is_last_in_replica(st); };
   auto remote = [&](int a_stage, int b_stage) { return !s.placement.same_device(a_stage, b_stage); };
   double start = -1.0;
   double finish = -1.0;  // set by a SEND: its span must end before the receiver can start
@@ -116,10 +122,10 @@ std::pair<double, double> execute(const schedule& s, Stages& stages, const actio
     if (start < 0.0) start = seconds_since(t0);
   };
   auto forward = [&](int st, int mb) {
-    if (st == 0) {
+    if (first(st)) {
       begin();
       tensor in = stages.input(mb);
-      io.keep({tensor_slot::activation, 1, mb}, stages.forward(0, mb, in));
+      io.keep({tensor_slot::activation, st + 1, mb}, stages.forward(st, mb, in));
     } else {
       tensor in = io.take({tensor_slot::activation, st, mb}, remote(st - 1, st));
       begin();
@@ -128,8 +134,8 @@ std::pair<double, double> execute(const schedule& s, Stages& stages, const actio
   };
   auto backward = [&](action_kind k, int st, int mb) {
     tensor grad = [&]() -> tensor {
-      if (st == last) {
-        tensor out = io.take({tensor_slot::activation, last + 1, mb}, false);
+      if (last(st)) {
+        tensor out = io.take({tensor_slot::activation, st + 1, mb}, false);
         begin();
         return stages.loss_gradient(mb, out);
       }
@@ -147,7 +153,7 @@ std::pair<double, double> execute(const schedule& s, Stages& stages, const actio
         return r;
       }
     }();
-    if (st > 0) io.keep({tensor_slot::gradient, st - 1, mb}, std::move(result));
+    if (!first(st)) io.keep({tensor_slot::gradient, st - 1, mb}, std::move(result));
   };
   auto plain = [&](action_kind k, int st, int mb) {
     switch (k) {
