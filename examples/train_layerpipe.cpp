@@ -28,6 +28,8 @@
 // backward, gradients summed over the window and one update per stage with their mean
 // (staleness 0, no weight history). It must equal sequential training with the same
 // accumulation; the example prints the max weight difference between the two.
+#include "train_layerpipe_model.hpp"
+
 #include <layerpipe/exec/sequential.hpp>
 #include <layerpipe/exec/threads.hpp>
 #include <layerpipe/graph/balance.hpp>
@@ -70,15 +72,7 @@
 
 namespace {
 
-namespace nn = layerpipe::nn;
-using real = float;
-using matrix = nn::matrix_view<real>;
-using cmatrix = nn::matrix_view<const real>;
-
-constexpr int layers_total = 8;
-constexpr int stages_total = 4;
-constexpr std::size_t width = 32;   // input and hidden width
-constexpr std::size_t outputs = 8;  // regression targets
+using namespace layerpipe_train;  // the model, its data and its layer maths (shared with the CUDA example)
 
 /// Regression (teacher–student, MSE) or classification (Gaussian mixture, softmax
 /// cross-entropy over `outputs` classes); the network is the same.
@@ -99,98 +93,6 @@ struct settings {
   bool quick = false;
   std::string trace = "layerpipe_train.json";
 };
-
-std::size_t fan_in(int) { return width; }
-std::size_t fan_out(int l) { return l + 1 == layers_total ? outputs : width; }
-bool has_tanh(int l) { return l + 1 < layers_total; }
-
-/// Parameters of one dense layer, W (out × in, row-major) then b, in one vector: the unit the
-/// weight histories track.
-std::vector<real> random_layer(int l, std::mt19937_64& rng, double gain) {
-  const std::size_t in = fan_in(l), out = fan_out(l);
-  std::normal_distribution<double> normal(0.0, gain / std::sqrt(static_cast<double>(in)));
-  std::vector<real> p(out * in + out, real(0));
-  for (std::size_t i = 0; i < out * in; ++i) p[i] = static_cast<real>(normal(rng));
-  return p;
-}
-
-cmatrix weights_of(const std::vector<real>& p, int l) { return {p.data(), fan_out(l), fan_in(l)}; }
-std::span<const real> bias_of(const std::vector<real>& p, int l) {
-  return std::span<const real>(p).subspan(fan_out(l) * fan_in(l), fan_out(l));
-}
-
-/// y = act(W x + b) for one layer, on the host through Thrust's CPP system.
-std::vector<real> layer_forward(const std::vector<real>& p, int l, const std::vector<real>& x, std::size_t rows) {
-  std::vector<real> y(rows * fan_out(l));
-  matrix yv{y.data(), rows, fan_out(l)};
-  nn::dense_forward(thrust::cpp::par, weights_of(p, l), bias_of(p, l), cmatrix{x.data(), rows, fan_in(l)}, yv);
-  if (has_tanh(l)) nn::tanh_forward(thrust::cpp::par, cmatrix(yv), yv);
-  return y;
-}
-
-struct batch_data {
-  std::vector<real> x, target;  // target: regression only
-  std::vector<int> labels;      // classification only
-};
-
-/// Gaussian mixture: each of the `outputs` classes owns `modes_per_class` random centres in
-/// R^width (so no class is linearly separable from the rest); a point is its centre plus
-/// N(0, noise²) per coordinate, enough noise that the classes overlap (accuracy < 100%).
-constexpr int modes_per_class = 2;
-constexpr double centre_scale = 0.5, class_noise = 1.0;
-
-std::vector<std::vector<real>> make_centres() {
-  std::mt19937_64 rng(5);
-  std::normal_distribution<double> normal(0.0, centre_scale);
-  std::vector<std::vector<real>> c(outputs * modes_per_class, std::vector<real>(width));
-  for (auto& v : c)
-    for (auto& x : v) x = static_cast<real>(normal(rng));
-  return c;
-}
-
-batch_data make_class_batch(const std::vector<std::vector<real>>& centres, std::size_t rows, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, class_noise);
-  std::uniform_int_distribution<std::size_t> pick(0, centres.size() - 1);
-  batch_data b;
-  b.x.resize(rows * width);
-  b.labels.resize(rows);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::size_t c = pick(rng);
-    b.labels[r] = static_cast<int>(c % outputs);
-    for (std::size_t i = 0; i < width; ++i) b.x[r * width + i] = static_cast<real>(centres[c][i] + normal(rng));
-  }
-  return b;
-}
-
-/// The teacher's labels for fresh N(0, 1) inputs; the same seed gives every run the same data.
-batch_data make_batch(const std::vector<std::vector<real>>& teacher, std::size_t rows, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal(0.0, 1.0);
-  batch_data b;
-  b.x.resize(rows * width);
-  for (auto& v : b.x) v = static_cast<real>(normal(rng));
-  std::vector<real> a = b.x;
-  for (int l = 0; l < layers_total; ++l) a = layer_forward(teacher[static_cast<std::size_t>(l)], l, a, rows);
-  b.target = std::move(a);
-  return b;
-}
-
-double norm_of_difference(std::span<const real> a, std::span<const real> b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-    s += d * d;
-  }
-  return std::sqrt(s);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return std::nan("");
-  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
-  std::nth_element(v.begin(), mid, v.end());
-  return *mid;
-}
 
 struct layer_state {
   int index = 0;
@@ -280,8 +182,7 @@ public:
       layer_state& s = layers_[static_cast<std::size_t>(l)];
       const std::size_t in = fan_in(l), out = fan_out(l);
       tensor x = take(s.inputs, mb), y = take(s.outputs, mb);
-      matrix gv{g.data(), batch_, out};
-      if (has_tanh(l)) nn::tanh_backward(thrust::cpp::par, cmatrix{y.data(), batch_, out}, cmatrix(gv), gv);
+      layer_activation_backward(thrust::cpp::par, l, y.data(), g.data(), batch_);
       // Weight gradient from the stashed activations. dense_backward_weight adds to grad: per
       // micro-batch SGD zeroes it first; gradient accumulation sums the window's micro-batches
       // and update() zeroes it.
@@ -290,14 +191,12 @@ public:
         s.accumulated = 0;
       }
       ++s.accumulated;
-      nn::dense_backward_weight(thrust::cpp::par, cmatrix{x.data(), batch_, in}, cmatrix(gv),
-                                matrix{s.grad.data(), out, in}, std::span<real>(s.grad).subspan(out * in, out));
+      layer_weight_gradient(thrust::cpp::par, l, x.data(), g.data(), s.grad.data(), batch_);
       // Input gradient with the reconstructed old weights Ŵ ≈ W(n − d).
       s.history.reconstruct(s.params, s.w_hat);
       measure(s, out * in);
       tensor dx(batch_ * in);
-      nn::dense_backward_input(thrust::cpp::par, cmatrix{s.w_hat.data(), out, in}, cmatrix(gv),
-                               matrix{dx.data(), batch_, in});
+      layer_input_gradient(thrust::cpp::par, l, s.w_hat.data(), g.data(), dx.data(), batch_);
       g = std::move(dx);
     }
     return g;
@@ -403,7 +302,7 @@ struct experiment {
   std::vector<batch_data> window_data(int w) const {
     std::vector<batch_data> data;
     for (int m = 0; m < cfg.micro_batches; ++m)
-      data.push_back(make(cfg.batch, 1000003ULL * static_cast<std::uint64_t>(w) + static_cast<std::uint64_t>(m) + 17));
+      data.push_back(make(cfg.batch, batch_seed(w, m)));
     return data;
   }
 
@@ -574,18 +473,8 @@ int run(int argc, char** argv) {
   const settings cfg = parse(argc, argv);
   const auto started = std::chrono::steady_clock::now();
 
-  // Partition and delays: the library's planner, not hand-written numbers.
-  std::vector<layerpipe::layer> spec;
-  for (int l = 0; l < layers_total; ++l) {
-    const double params = static_cast<double>(fan_in(l) * fan_out(l) + fan_out(l));
-    spec.push_back({"dense" + std::to_string(l), 1.0, 1.0, 1.0,
-                    static_cast<double>(cfg.batch * fan_out(l) * sizeof(real)), params * sizeof(real)});
-  }
-  const layerpipe::graph g = layerpipe::graph::chain(spec);
-  const layerpipe::partition part = layerpipe::balanced_partition(g, stages_total);
-  const layerpipe::delay_plan plan = layerpipe::derive_delays(g, part);
-  std::vector<std::int64_t> delays;
-  for (int l = 0; l < layers_total; ++l) delays.push_back(plan.staleness_updates(l, layerpipe::pipelining_style::systolic));
+  // Partition and delays: the library's planner, not hand-written numbers (plan_model).
+  const auto [part, delays] = plan_model(cfg.batch);
 
   std::cout << "layerpipe-train: " << layers_total << "-layer MLP (width " << width << ", " << outputs
             << " outputs, dense+tanh), two tasks, micro-batch " << cfg.batch << ", M = "
@@ -616,12 +505,7 @@ int run(int argc, char** argv) {
   }
   std::cout << "\n";
 
-  std::mt19937_64 rng_teacher(7), rng_student(11);
-  std::vector<std::vector<real>> teacher, init;
-  for (int l = 0; l < layers_total; ++l) {
-    teacher.push_back(random_layer(l, rng_teacher, 1.5));
-    init.push_back(random_layer(l, rng_student, 1.0));
-  }
+  const auto [teacher, init] = teacher_and_init();
   const std::vector<std::vector<real>> centres = make_centres();
   const std::size_t held_rows = 512;
   const double sync_scale = cfg.sync_scale;

@@ -143,13 +143,17 @@ inline void validate_structure(const schedule& s) {
   const std::size_t mbs = static_cast<std::size_t>(s.micro_batches);
   const std::size_t cells = static_cast<std::size_t>(stages) * mbs;
   std::vector<transfer_site> send_f(cells), recv_f(cells), send_b(cells), recv_b(cells);
+  // Through a pointer: nvcc's front end misreads `return send_f;` from a by-reference lambda as
+  // returning a local (#836-D, an error under -Werror=all-warnings).
   auto table = [&](action_kind k) -> std::vector<transfer_site>& {
+    std::vector<transfer_site>* t = &recv_b;
     switch (k) {
-      case action_kind::send_f: return send_f;
-      case action_kind::recv_f: return recv_f;
-      case action_kind::send_b: return send_b;
-      default: return recv_b;
+      case action_kind::send_f: t = &send_f; break;
+      case action_kind::recv_f: t = &recv_f; break;
+      case action_kind::send_b: t = &send_b; break;
+      default: break;
     }
+    return *t;
   };
   auto at = [&](int st, int mb) { return static_cast<std::size_t>(st) * mbs + static_cast<std::size_t>(mb); };
   for (int d = 0; d < devices; ++d) {
