@@ -5,6 +5,7 @@
 //   layerpipe-train                      # full run (≈ 10–30 s on two cores)
 //   layerpipe-train --quick              # a few windows, for the test suite
 //   layerpipe-train --trace my.json      # Chrome trace of one measured window
+//   mpirun -np 4 layerpipe-train --executor mpi   # one MPI rank per stage (mpi component only)
 //
 // The task: teacher–student regression. A fixed random teacher MLP (same shape) labels inputs
 // x ~ N(0, 1); the student learns with MSE. Layers are dense + tanh (the last one dense only),
@@ -28,6 +29,12 @@
 // backward, gradients summed over the window and one update per stage with their mean
 // (staleness 0, no weight history). It must equal sequential training with the same
 // accumulation; the example prints the max weight difference between the two.
+//
+// MPI mode (--executor mpi, built with the mpi component): the pipelined runs use the MPI
+// executor (exec/mpi.hpp) on the same schedules, one rank per stage. Every rank builds the same
+// stages but updates only its own, so after each run the weights, reconstruction errors and the
+// last stage's window loss are broadcast from the owning ranks (share_from_owners); rank 0 runs
+// the sequential references, evaluates and prints the report, the same as the threads run.
 #include "train_layerpipe_model.hpp"
 
 #include <layerpipe/exec/sequential.hpp>
@@ -46,6 +53,9 @@
 #include <layerpipe/sim/simulate.hpp>
 #include <layerpipe/weights/any_weight_history.hpp>
 #include <layerpipe/weights/exact_stash.hpp>
+#if defined(LAYERPIPE_HAS_MPI)
+#include <layerpipe/exec/mpi.hpp>
+#endif
 
 #include <thrust/fill.h>
 #include <thrust/system/cpp/execution_policy.h>
@@ -67,6 +77,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -91,6 +102,7 @@ struct settings {
   // (classification loss 14.5); x 8 is stable for both tasks and both optimizers.
   int sync_scale = 8;
   bool quick = false;
+  bool mpi = false;  // --executor mpi
   std::string trace = "layerpipe_train.json";
 };
 
@@ -224,6 +236,31 @@ public:
 
   const std::vector<layer_state>& layers() const { return layers_; }
 
+#if defined(LAYERPIPE_HAS_MPI)
+  /// After an MPI run each rank has updated only the stages placed on it: broadcast every
+  /// layer's weights and reconstruction errors from the rank that owns its stage, and the
+  /// window loss from the last stage's rank, so every rank holds what one threads run holds.
+  void share_from_owners(const layerpipe::placement& where, MPI_Comm comm) {
+    static_assert(std::is_same_v<real, float>, "the weights travel as MPI_FLOAT");
+    for (int st = 0; st < stages_total; ++st) {
+      const int owner = where.device_of(st);
+      for (int l : stage_layers_[static_cast<std::size_t>(st)]) {
+        layer_state& s = layers_[static_cast<std::size_t>(l)];
+        MPI_Bcast(s.params.data(), static_cast<int>(s.params.size()), MPI_FLOAT, owner, comm);
+        unsigned long long count = s.errors.size();
+        MPI_Bcast(&count, 1, MPI_UNSIGNED_LONG_LONG, owner, comm);
+        if (count > static_cast<unsigned long long>(std::numeric_limits<int>::max()))
+          layerpipe::detail::fail("train example: too many reconstruction errors to broadcast on layer ", l, ": ", count);
+        s.errors.resize(static_cast<std::size_t>(count));
+        MPI_Bcast(s.errors.data(), static_cast<int>(count), MPI_DOUBLE, owner, comm);
+      }
+    }
+    const int last = where.device_of(stages_total - 1);
+    MPI_Bcast(&window_loss_, 1, MPI_DOUBLE, last, comm);
+    MPI_Bcast(&window_count_, 1, MPI_INT, last, comm);
+  }
+#endif
+
   /// Held-out loss of the current weights (mean MSE or cross-entropy) and, for classification,
   /// the fraction of rows whose largest logit is the label (NaN for regression).
   std::pair<double, double> evaluate(const batch_data& b, std::size_t rows) const {
@@ -284,8 +321,48 @@ struct run_result {
   std::vector<std::vector<real>> params;      // final weights, per layer
 };
 
+/// Where the pipelined runs execute: the threads executor, or (MPI mode) this rank's devices of
+/// the MPI executor. Rank 0 is the one that runs the sequential references and reports.
+class window_executor {
+public:
+  window_executor() = default;
+#if defined(LAYERPIPE_HAS_MPI)
+  explicit window_executor(const layerpipe::mpi_context& mpi) : mpi_(&mpi) {}
+#endif
+
+  bool reports() const {
+#if defined(LAYERPIPE_HAS_MPI)
+    if (mpi_) return mpi_->pipeline_rank() == 0;
+#endif
+    return true;
+  }
+
+  layerpipe::timeline run(const layerpipe::schedule& s, mlp_stages& st) const {
+#if defined(LAYERPIPE_HAS_MPI)
+    if (mpi_) return mpi_->get_executor().run(s, st);
+#endif
+    return threads_.run(s, st);
+  }
+
+  /// After the last window: the weights, errors and loss from their owners (MPI only).
+  void share(mlp_stages& st, const layerpipe::schedule& s) const {
+#if defined(LAYERPIPE_HAS_MPI)
+    if (mpi_) st.share_from_owners(s.placement, mpi_->pipeline_communicator());
+#else
+    (void)st, (void)s;
+#endif
+  }
+
+private:
+  layerpipe::thread_context threads_;
+#if defined(LAYERPIPE_HAS_MPI)
+  const layerpipe::mpi_context* mpi_ = nullptr;
+#endif
+};
+
 struct experiment {
   const settings& cfg;
+  const window_executor& exec;
   task kind;
   const layerpipe::partition& part;
   const std::vector<std::int64_t>& delays;
@@ -307,6 +384,7 @@ struct experiment {
   }
 
   void finish(run_result& r, const mlp_stages& st) const {
+    if (!exec.reports()) return;
     std::tie(r.eval_loss, r.accuracy) = st.evaluate(held_out, held_rows);
     for (const auto& s : st.layers()) r.params.push_back(s.params);
   }
@@ -315,6 +393,7 @@ struct experiment {
   /// Plain SGD updates every stage after each micro-batch; with `accumulate` the window's M
   /// gradients are summed and every stage updates once, with their mean, at the window's end.
   run_result sequential(double lr, double momentum, bool accumulate = false) const {
+    if (!exec.reports()) return {};  // MPI mode: the references run on rank 0 only
     const std::vector<std::int64_t> zero(delays.size(), 0);
     mlp_stages st(part, zero, layerpipe::weight_policy::stale, init, lr, momentum, cfg.batch, kind, accumulate);
     run_result r;
@@ -339,7 +418,7 @@ struct experiment {
     return r;
   }
 
-  /// Synchronous 1F1B (PipeDream-Flush) on the threads executor: one_f_one_b(P, M) with a U
+  /// Synchronous 1F1B (PipeDream-Flush) on the executor: one_f_one_b(P, M) with a U
   /// action appended to each device's list after its last backward. U without a micro-batch
   /// waits for all M weight gradients of its stage, so every F and B of a window sees the same
   /// weights (staleness 0, no weight history) and each stage updates once per window with the
@@ -351,16 +430,17 @@ struct experiment {
     layerpipe::schedule sched = layerpipe::one_f_one_b(stages_total, cfg.micro_batches);
     for (int d = 0; d < stages_total; ++d)
       sched.actions[static_cast<std::size_t>(d)].push_back(layerpipe::make_action(layerpipe::action_kind::update, d));
-    layerpipe::thread_context ctx;
     run_result r;
     r.name = "1F1B sync, accumulate M";
     for (int w = 0; w < cfg.windows; ++w) {
       const auto data = window_data(w);
       st.set_window(&data);
-      ctx.run(sched, st);
+      exec.run(sched, st);
       r.train_loss = st.window_loss();
       progress(w);
     }
+    exec.share(st, sched);
+    r.train_loss = st.window_loss();
     finish(r, st);
     return r;
   }
@@ -368,17 +448,18 @@ struct experiment {
   run_result async(layerpipe::weight_policy policy, double lr, double momentum) const {
     mlp_stages st(part, delays, policy, init, lr, momentum, cfg.batch, kind);
     const layerpipe::schedule sched = layerpipe::layerpipe_async(stages_total, cfg.micro_batches);
-    layerpipe::thread_context ctx;
     run_result r;
     r.name = "async + " + std::string(layerpipe::to_string(policy));
     for (int w = 0; w < cfg.windows; ++w) {
       const auto data = window_data(w);
       st.set_window(&data);
-      layerpipe::timeline t = ctx.run(sched, st);
-      if (w == cfg.windows / 2) r.window = std::move(t);  // a window after warm-up
+      layerpipe::timeline t = exec.run(sched, st);
+      if (w == cfg.windows / 2) r.window = std::move(t);  // a window after warm-up (whole on rank 0)
       r.train_loss = st.window_loss();
       progress(w);
     }
+    exec.share(st, sched);
+    r.train_loss = st.window_loss();
     finish(r, st);
     std::vector<double> all;
     for (const auto& s : st.layers()) all.insert(all.end(), s.errors.begin(), s.errors.end());
@@ -404,7 +485,7 @@ double max_weight_difference(const run_result& a, const run_result& b) {
 
 void print_help() {
   std::cout << "usage: layerpipe-train [--quick] [--windows N] [-m M] [--lr X] [--lr-momentum X] [--lr-cls X]\n"
-               "         [--lr-momentum-cls X] [--sync-scale K] [--trace FILE]\n"
+               "         [--lr-momentum-cls X] [--sync-scale K] [--trace FILE] [--executor threads|mpi]\n"
                "  --quick        a few short windows (test suite)\n"
                "  --windows N    training windows per run (default 40)\n"
                "  -m M           micro-batches per window (default 32; >= 7 reaches the steady state)\n"
@@ -412,7 +493,9 @@ void print_help() {
                "  --lr-momentum X  learning rate with momentum 0.9 (default 0.005)\n"
                "  --lr-cls X, --lr-momentum-cls X  the same for classification (default 0.1, 0.01)\n"
                "  --sync-scale K  learning-rate factor of the one-update-per-window runs (default 8)\n"
-               "  --trace FILE   Chrome trace of one measured window (default layerpipe_train.json)\n";
+               "  --trace FILE   Chrome trace of one measured window (default layerpipe_train.json)\n"
+               "  --executor E   threads (default) or mpi: one rank per stage, under mpirun -np 4\n"
+               "                 (needs the mpi component; rank 0 prints the report)\n";
 }
 
 int parse_int(std::string_view flag, const char* text) {
@@ -459,6 +542,20 @@ settings parse(int argc, char** argv) {
       cfg.sync_scale = parse_int(a, value());
     } else if (a == "--trace") {
       cfg.trace = value();
+    } else if (a == "--executor") {
+      const std::string_view e = value();
+      if (e == "mpi") {
+#if defined(LAYERPIPE_HAS_MPI)
+        cfg.mpi = true;
+#else
+        layerpipe::detail::fail("--executor mpi needs the mpi component (layerpipe::mpi), which this build lacks: "
+                                "configure with Open MPI installed and -DLAYERPIPE_ENABLE_MPI=ON");
+#endif
+      } else if (e == "threads") {
+        cfg.mpi = false;
+      } else {
+        layerpipe::detail::fail("--executor expects threads or mpi, got '", e, "'");
+      }
     } else if (a == "--help" || a == "-h") {
       print_help();
       std::exit(0);
@@ -469,9 +566,11 @@ settings parse(int argc, char** argv) {
   return cfg;
 }
 
-int run(int argc, char** argv) {
-  const settings cfg = parse(argc, argv);
+int run(const settings& cfg, const window_executor& exec) {
   const auto started = std::chrono::steady_clock::now();
+  // MPI mode: every rank runs the same code (the collectives must match); rank 0 alone prints.
+  const bool root = exec.reports();
+  if (!root) std::cout.setstate(std::ios::badbit);
 
   // Partition and delays: the library's planner, not hand-written numbers (plan_model).
   const auto [part, delays] = plan_model(cfg.batch);
@@ -479,6 +578,9 @@ int run(int argc, char** argv) {
   std::cout << "layerpipe-train: " << layers_total << "-layer MLP (width " << width << ", " << outputs
             << " outputs, dense+tanh), two tasks, micro-batch " << cfg.batch << ", M = "
             << cfg.micro_batches << " per window, " << cfg.windows << " windows\n";
+  if (cfg.mpi)
+    std::cout << "executor: mpi, " << stages_total
+              << " ranks, one per stage (rank 0 runs the sequential references and reports)\n";
   std::cout << "partition:";
   for (int s = 0; s < stages_total; ++s) {
     std::cout << " stage " << s << " {";
@@ -526,7 +628,7 @@ int run(int argc, char** argv) {
     const std::string tname = cls ? "classify" : "regress";
     const batch_data held_out =
         cls ? make_class_batch(centres, held_rows, 99991) : make_batch(teacher, held_rows, 99991);
-    const experiment ex{cfg, kind, part, delays, teacher, centres, init, held_out, held_rows};
+    const experiment ex{cfg, exec, kind, part, delays, teacher, centres, init, held_out, held_rows};
     if (cls)
       std::cout << "classification: Gaussian mixture, " << outputs << " classes x " << modes_per_class
                 << " modes, softmax cross-entropy\n";
@@ -547,14 +649,16 @@ int run(int argc, char** argv) {
       run_result sync = ex.sync_1f1b(o.lr * sync_scale, o.momentum);
       // Same arithmetic in the same order per stage: anything beyond rounding is a bug, and the
       // error stops the run before the summary (so ctest's example.train_quick fails too).
-      const double diff = max_weight_difference(sync, seq_acc);
-      if (!(diff <= 1e-5))
-        layerpipe::detail::fail("train example: 1F1B sync must equal sequential accumulation, max weight difference ",
-                                diff);
-      char line[160];
-      std::snprintf(line, sizeof line, "%s, %s: max |W(1F1B sync) - W(sequential accumulate)| = %.3g",
-                    tname.c_str(), label, diff);
-      checks.emplace_back(line);
+      if (root) {
+        const double diff = max_weight_difference(sync, seq_acc);
+        if (!(diff <= 1e-5))
+          layerpipe::detail::fail("train example: 1F1B sync must equal sequential accumulation, max weight difference ",
+                                  diff);
+        char line[160];
+        std::snprintf(line, sizeof line, "%s, %s: max |W(1F1B sync) - W(sequential accumulate)| = %.3g",
+                      tname.c_str(), label, diff);
+        checks.emplace_back(line);
+      }
       results.push_back({tname, label, std::move(seq_acc)});
       results.push_back({tname, label, std::move(sync)});
       for (auto p : policies) {
@@ -575,6 +679,7 @@ int run(int argc, char** argv) {
     checks.emplace_back(line);
   }
 
+  if (!root) return 0;  // MPI mode: the other ranks' share is done (their stages were broadcast)
   std::printf("\nsummary (train loss: mean loss of the last window; eval: held-out loss, %zu rows; regress: MSE,\n"
               "         classify: cross-entropy, acc = held-out accuracy; recon error: median of\n"
               "         |W^ - W(n-d)| / |W(n) - W(n-d)| over every backward, d > 0; the two 'accumulate M'\n"
@@ -629,9 +734,40 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+#if defined(LAYERPIPE_HAS_MPI)
+/// --executor mpi: one rank per stage on MPI_COMM_WORLD.
+int run_mpi(int& argc, char**& argv, const settings& cfg) {
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 0, status = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  try {
+    if (size != stages_total) {  // the same on every rank: rank 0 says it, all exit cleanly
+      if (rank == 0)
+        std::cerr << "layerpipe-train: --executor mpi runs one rank per pipeline stage: start it with mpirun -np "
+                  << stages_total << ", not " << size << " rank" << (size == 1 ? "" : "s") << '\n';
+      status = 1;
+    } else {
+      const layerpipe::mpi_context ctx(MPI_COMM_WORLD);
+      status = run(cfg, window_executor(ctx));
+    }
+  } catch (const std::exception& e) {
+    // The other ranks may be waiting in a collective this rank will never join: end the job.
+    std::cerr << "layerpipe-train: rank " << rank << ": " << e.what() << '\n';
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  MPI_Finalize();
+  return status;
+}
+#endif
+
 int main(int argc, char** argv) {
   try {
-    return run(argc, argv);
+    const settings cfg = parse(argc, argv);
+#if defined(LAYERPIPE_HAS_MPI)
+    if (cfg.mpi) return run_mpi(argc, argv, cfg);
+#endif
+    return run(cfg, window_executor{});
   } catch (const std::exception& e) {
     std::cerr << "layerpipe-train: " << e.what() << '\n';
     return 1;
