@@ -274,11 +274,7 @@ public:
             before = detail::seconds_since(t0);
             all_reduce(stages, a.stage);
           }
-          if (a.kind == action_kind::overlap_f_b) {  // the backward half's remote gradient first
-            const action b = a.second_half();
-            if (!lowered.placement.is_last_in_replica(b.stage) && !lowered.placement.same_device(b.stage + 1, b.stage))
-              io.prefetch({detail::tensor_slot::gradient, b.stage, b.micro_batch});
-          }
+          detail::prefetch_pair_gradient(lowered, a, io);  // a pair waits for both halves' inputs
           std::tie(start, end) = detail::execute(lowered, stages, a, io, t0);
           if (before >= 0.0) start = before;
         }

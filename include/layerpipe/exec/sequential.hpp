@@ -105,6 +105,18 @@ inline double seconds_since(run_clock::time_point t0) {
 
 /// Runs one action against the stages. `io` moves tensors: io.take(key, from_other_device)
 /// (blocks for a remote one in a threaded executor), io.keep(key, tensor), io.send(key, device).
+/// An OVERLAP_F_B pair may start only once both halves' inputs are there (the engine's rule, so
+/// measured and simulated spans agree): a threaded or distributed executor calls this before
+/// execute() to receive the backward half's remote gradient first (`io.prefetch(key)` moves it
+/// out of the mailbox; the following take() finds it).
+template <class Io>
+void prefetch_pair_gradient(const schedule& s, const action& a, Io& io) {
+  if (a.kind != action_kind::overlap_f_b) return;
+  const action b = a.second_half();
+  if (!s.placement.is_last_in_replica(b.stage) && !s.placement.same_device(b.stage + 1, b.stage))
+    io.prefetch({tensor_slot::gradient, b.stage, b.micro_batch});
+}
+
 /// Returns the span's (start, end): start once the inputs are in hand, end after the call (a SEND
 /// ends when it hands the tensor over, so its receiver never starts before it ends).
 template <class Stages, class Io>

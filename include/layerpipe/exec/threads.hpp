@@ -175,6 +175,11 @@ public:
 
   Tensor take(const tensor_key& key, bool from_other_device) {
     if (!from_other_device) return local_.take(key, false);
+    if (auto it = early_.find(key); it != early_.end()) {
+      Tensor t = std::move(it->second);
+      early_.erase(it);
+      return t;
+    }
     auto& box = *run_.boxes[static_cast<std::size_t>(device_)];
     std::unique_lock lock(box.mutex);
     box.arrived.wait(lock, [&] { return run_.stop.load() || box.items.count(key) != 0; });
@@ -185,6 +190,8 @@ public:
     return t;
   }
   void keep(const tensor_key& key, Tensor t) { local_.keep(key, std::move(t)); }
+  /// Receives a remote tensor now, for a take() that follows (see detail::prefetch_pair_gradient).
+  void prefetch(const tensor_key& key) { early_.insert_or_assign(key, take(key, true)); }
   void send(const tensor_key& key, int to) {
     Tensor t = local_.take(key, false);
     auto& box = *run_.boxes[static_cast<std::size_t>(to)];
@@ -202,6 +209,7 @@ private:
   thread_run<Tensor>& run_;
   int device_;
   sequential_io<Tensor> local_;
+  std::map<tensor_key, Tensor> early_;  // received ahead of their action by prefetch()
 };
 
 }  // namespace detail
@@ -252,6 +260,7 @@ public:
         detail::thread_io<tensor> io(shared, d);
         const auto& list = lowered.actions[static_cast<std::size_t>(d)];
         for (std::size_t step = 0; step < list.size() && !shared.stop.load(); ++step) {
+          detail::prefetch_pair_gradient(lowered, list[step], io);  // a pair waits for both inputs
           auto [start, end] = detail::execute(lowered, stages, list[step], io, t0);
           spans[static_cast<std::size_t>(d)][step] = span{d, step, list[step], start, end};
         }
