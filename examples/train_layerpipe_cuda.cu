@@ -75,6 +75,9 @@ void cuda_ok(cudaError_t e, const char* what) {
 buffer upload(const std::vector<real>& v) {  // outside a step: synchronous is fine
   buffer d(v.size());
   cuda_ok(cudaMemcpy(d.data(), v.data(), v.size() * sizeof(real), cudaMemcpyHostToDevice), "upload");
+  // From pageable memory cudaMemcpy may return before the DMA lands, and the executor's
+  // non-blocking streams do not wait for the default stream: wait for it here.
+  cuda_ok(cudaStreamSynchronize(nullptr), "upload (wait for the copy)");
   return d;
 }
 std::vector<real> download(const buffer& d) {

@@ -64,6 +64,9 @@ struct device_backend {
     if (!gpu_of_stage.empty()) cuda_ok(cudaSetDevice(gpu_of_stage[static_cast<std::size_t>(stage)]), "cudaSetDevice");
     vec d(v.size());
     cuda_ok(cudaMemcpy(d.data(), v.data(), v.size() * sizeof(double), cudaMemcpyHostToDevice), "upload");
+    // From pageable memory cudaMemcpy may return before the DMA lands, and the executor's
+    // non-blocking streams do not wait for the default stream: wait for it here.
+    cuda_ok(cudaStreamSynchronize(nullptr), "upload (wait for the copy)");
     return d;
   }
   host_vec to_host(const vec& d) const {
@@ -278,6 +281,9 @@ std::string check_timeline(const layerpipe::schedule& s, const layerpipe::timeli
   using detail::event;
   constexpr double slack = 1e-6;
   if (t.spans.size() != s.size()) return "span count " + std::to_string(t.spans.size());
+  // All-zero times would pass every order check below: some span must have been measured.
+  if (std::none_of(t.spans.begin(), t.spans.end(), [](const span& x) { return x.end > 0.0; }))
+    return "no span was measured (every end time is 0)";
   std::map<std::pair<int, std::size_t>, const span*> at;
   for (const auto& x : t.spans) {
     if (!(x.start >= 0.0 && x.start <= x.end)) return "bad span " + to_string(x.what);

@@ -28,7 +28,11 @@
 //     synchronisation (run keeps them all), so no buffer is freed while a kernel may read it; a
 //     stage keeps its own stashes the same way (free them after run returns, not inside a step);
 //   - with capture_graph the calls run once, during stream capture (relaxed mode): only work that
-//     can be captured (kernels, async copies, events); the captured graph is then launched.
+//     can be captured (kernels, async copies, events); the captured graph is then launched;
+//   - the streams are non-blocking, so they do not wait for the legacy default stream: data the
+//     stages read that was written before run() on another stream must be complete when run()
+//     starts (a cudaMemcpy from pageable host memory may return before its DMA has landed:
+//     synchronise the default stream after such uploads).
 // With gpu_per_device the tensor type must satisfy layerpipe::cuda_tensor (data(), size(),
 // construction of n elements on the current device): a SEND allocates the tensor on the
 // receiving GPU and copies the bytes with cudaMemcpyPeerAsync on the sender's stream.
@@ -46,7 +50,8 @@
 //
 // Errors: every CUDA call is checked; a failure becomes layerpipe::error naming the call, the
 // action (device, step, action) and the CUDA error string. After each action cudaGetLastError
-// catches a bad launch made by the stage. A stage's exception or a CUDA error stops issuing; the
+// catches a bad launch made by the stage (an error the caller left pending is reported before
+// the first action, not blamed on it). A stage's exception or a CUDA error stops issuing; the
 // executor ends a capture or synchronises the streams already used, then rethrows; the context
 // stays usable unless the CUDA context itself is broken (a sticky error).
 #pragma once
@@ -137,6 +142,7 @@ public:
     if (e != cudaSuccess) {
       data_ = nullptr;
       size_ = 0;
+      (void)cudaGetLastError();  // reported by the exception: not left pending for the next check
       detail::fail("cuda_buffer: cudaMalloc of ", n * sizeof(T), " bytes failed: ", cudaGetErrorString(e), " (",
                    cudaGetErrorName(e), ")");
     }
@@ -375,6 +381,9 @@ public:
     };
     try {
       check(cudaSetDevice(gpu_of(0)), "cudaSetDevice");
+      // An error left pending by the caller would otherwise surface in the first action's
+      // cudaGetLastError and be blamed on that stage.
+      check(cudaGetLastError(), "a CUDA call before the step (error still pending at cudaGetLastError)");
       if (capture) {
         check(cudaStreamBeginCapture(origin, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
         capturing = true;
@@ -488,7 +497,8 @@ private:
         if (!can) continue;
         setup_check(cudaSetDevice(a), "cudaSetDevice");
         const cudaError_t e = cudaDeviceEnablePeerAccess(b, 0);
-        if (e == cudaErrorPeerAccessAlreadyEnabled) (void)cudaGetLastError();
+        // Already enabled, or the GPU's peer mappings are used up: copies still work (staged).
+        if (e == cudaErrorPeerAccessAlreadyEnabled || e == cudaErrorTooManyPeers) (void)cudaGetLastError();
         else setup_check(e, "cudaDeviceEnablePeerAccess");
       }
   }
@@ -546,7 +556,9 @@ private:
   }
 
   static void setup_check(cudaError_t e, std::string_view call) {
-    if (e != cudaSuccess) detail::cuda_fail(e, call, " while preparing streams and events");
+    if (e == cudaSuccess) return;
+    (void)cudaGetLastError();  // thrown here, so not left pending to be blamed on a stage later
+    detail::cuda_fail(e, call, " while preparing streams and events");
   }
 
   void release() noexcept {
