@@ -4,6 +4,7 @@
 // timeline, the handle, and the error paths. Runs only with a GPU (tests/cuda/main.cu returns 77
 // without one).
 #include "layerpipe_test.hpp"
+#include "exec/executor_checks.hpp"
 
 #include <layerpipe/exec/cuda.cuh>
 #include <layerpipe/exec/threads.hpp>
@@ -34,6 +35,9 @@
 #include <tuple>
 #include <utility>
 #include <vector>
+
+using layerpipe::test::check_timeline;
+using layerpipe::test::with_updates;
 
 namespace {
 
@@ -257,58 +261,12 @@ static_assert(!layerpipe::cuda_pipeline_stages<host_stages>);
 static_assert(!layerpipe::cuda_has_fused_backward<cuda_stages>);
 static_assert(layerpipe::executor_for<layerpipe::cuda_executor, cuda_stages>);
 
-/// The lowered schedule with one U per stage appended to its device's list.
-layerpipe::schedule with_updates(const layerpipe::schedule& s) {
-  layerpipe::schedule out = layerpipe::lower(s);
-  for (int st = 0; st < out.num_stages(); ++st)
-    out.actions[static_cast<std::size_t>(out.placement.device_of(st))].push_back(
-        layerpipe::make_action(layerpipe::action_kind::update, st));
-  return out;
-}
-
 /// Largest |a - b| over all weights.
 double max_difference(const std::vector<host_vec>& a, const std::vector<host_vec>& b) {
   double worst = 0.0;
   for (std::size_t i = 0; i < a.size(); ++i)
     for (std::size_t j = 0; j < a[i].size(); ++j) worst = std::max(worst, std::fabs(a[i][j] - b[i][j]));
   return worst;
-}
-
-/// Empty string if every action has one span and each requirement ended before its consumer
-/// began. Event timestamps resolve about half a microsecond, hence the small slack.
-std::string check_timeline(const layerpipe::schedule& s, const layerpipe::timeline& t) {
-  using namespace layerpipe;
-  using detail::event;
-  constexpr double slack = 1e-6;
-  if (t.spans.size() != s.size()) return "span count " + std::to_string(t.spans.size());
-  // All-zero times would pass every order check below: some span must have been measured.
-  if (std::none_of(t.spans.begin(), t.spans.end(), [](const span& x) { return x.end > 0.0; }))
-    return "no span was measured (every end time is 0)";
-  std::map<std::pair<int, std::size_t>, const span*> at;
-  for (const auto& x : t.spans) {
-    if (!(x.start >= 0.0 && x.start <= x.end)) return "bad span " + to_string(x.what);
-    if (!(s.actions[static_cast<std::size_t>(x.device)][x.step] == x.what)) return "wrong action " + to_string(x.what);
-    if (!at.emplace(std::pair{x.device, x.step}, &x).second) return "duplicate span " + to_string(x.what);
-  }
-  std::map<std::tuple<int, int, int>, const span*> product;
-  for (const auto& x : t.spans)
-    detail::for_each_half(x.what, [&](action_kind k, int st, int mb) {
-      detail::for_each_product(k, st, mb, [&](event e, int ps, int pm) { product[{static_cast<int>(e), ps, pm}] = &x; });
-    });
-  for (const auto& x : t.spans) {
-    if (x.step > 0 && at.at({x.device, x.step - 1})->end > x.start + slack) return "stream order at " + to_string(x.what);
-    std::string bad;
-    detail::for_each_half(x.what, [&](action_kind k, int st, int mb) {
-      detail::for_each_requirement(s, k, st, mb, [&](event e, int rs, int rm, const detail::transfer_edge*) {
-        auto it = product.find({static_cast<int>(e), rs, rm});
-        if (it == product.end()) bad = "missing producer for " + to_string(x.what);
-        else if (it->second->end > x.start + slack)
-          bad = to_string(it->second->what) + " ends after " + to_string(x.what) + " starts";
-      });
-    });
-    if (!bad.empty()) return bad;
-  }
-  return "";
 }
 
 struct family {
@@ -378,7 +336,7 @@ TEST_CASE("cuda executor: GPipe, 1F1B and interleaved train like the threads exe
     REQUIRE(timelines.size() == 2 * steps);
     for (const auto& t : timelines) {
       CHECK(t.num_devices == f.schedule.num_devices());
-      CHECK(check_timeline(f.schedule, t) == "");
+      CHECK(check_timeline(f.schedule, t, 1e-6) == "");
     }
   }
 }
@@ -396,7 +354,7 @@ TEST_CASE("cuda executor: a compute_only schedule is lowered, the handle is chea
   cuda_stages st{model};
   const layerpipe::timeline t = ex.run(s, st);
   model.end_step();
-  CHECK(check_timeline(layerpipe::lower(s), t) == "");
+  CHECK(check_timeline(layerpipe::lower(s), t, 1e-6) == "");
 }
 
 TEST_CASE("cuda executor: a stage's exception stops the step and reaches the caller", "[cuda][exec]") {

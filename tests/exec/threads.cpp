@@ -1,6 +1,7 @@
 // Executors: the threads executor against the sequential reference and against plain
 // sequential training with gradient accumulation, on a tiny deterministic model.
 #include "layerpipe_test.hpp"
+#include "exec/executor_checks.hpp"
 
 #include <layerpipe/exec/sequential.hpp>
 #include <layerpipe/exec/stage.hpp>
@@ -23,6 +24,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+using layerpipe::test::check_timeline;
+using layerpipe::test::with_updates;
 
 namespace {
 
@@ -160,52 +164,10 @@ dense_model reference_step(int stages, int micro_batches) {
   return m;
 }
 
-/// The lowered schedule with one U per stage appended to its device's list.
-layerpipe::schedule with_updates(const layerpipe::schedule& s) {
-  layerpipe::schedule out = layerpipe::lower(s);
-  for (int st = 0; st < out.num_stages(); ++st)
-    out.actions[static_cast<std::size_t>(out.placement.device_of(st))].push_back(
-        layerpipe::make_action(layerpipe::action_kind::update, st));
-  return out;
-}
-
 bool same_weights(const dense_model& a, const dense_model& b) {
   for (std::size_t s = 0; s < a.layers.size(); ++s)
     if (a.layers[s].w != b.layers[s].w || a.layers[s].b != b.layers[s].b) return false;  // bitwise
   return true;
-}
-
-/// Empty string if every span exists once and each requirement ended before its consumer began.
-std::string check_timeline(const layerpipe::schedule& s, const layerpipe::timeline& t) {
-  using namespace layerpipe;
-  using detail::event;
-  if (t.spans.size() != s.size()) return "span count " + std::to_string(t.spans.size());
-  std::map<std::pair<int, std::size_t>, const span*> at;
-  for (const auto& x : t.spans) {
-    if (!(x.start <= x.end)) return "negative span " + to_string(x.what);
-    if (!(s.actions[static_cast<std::size_t>(x.device)][x.step] == x.what)) return "wrong action " + to_string(x.what);
-    if (!at.emplace(std::pair{x.device, x.step}, &x).second) return "duplicate span " + to_string(x.what);
-  }
-  std::map<std::tuple<int, int, int>, const span*> product;
-  for (const auto& x : t.spans)
-    detail::for_each_half(x.what, [&](action_kind k, int st, int mb) {
-      detail::for_each_product(k, st, mb, [&](event e, int ps, int pm) {
-        product[{static_cast<int>(e), ps, pm}] = &x;
-      });
-    });
-  for (const auto& x : t.spans) {
-    if (x.step > 0 && at.at({x.device, x.step - 1})->end > x.start) return "device order at " + to_string(x.what);
-    std::string bad;
-    detail::for_each_half(x.what, [&](action_kind k, int st, int mb) {
-      detail::for_each_requirement(s, k, st, mb, [&](event e, int rs, int rm, const detail::transfer_edge*) {
-        auto it = product.find({static_cast<int>(e), rs, rm});
-        if (it == product.end()) bad = "missing producer for " + to_string(x.what);
-        else if (it->second->end > x.start) bad = to_string(it->second->what) + " ends after " + to_string(x.what) + " starts";
-      });
-    });
-    if (!bad.empty()) return bad;
-  }
-  return "";
 }
 
 /// Turns a hang into a failure: aborts the process if not disarmed within a generous limit.

@@ -8,6 +8,8 @@
 // With `--before-init` (one process, no MPI_Init) it prints the error of an mpi_context made too
 // early. With `--fail-on-rank R` it instead runs 1F1B with a stage that throws on rank R: the job must
 // abort with "layerpipe mpi: rank R failed at action ..." (tests/mpi/expect_abort.cmake).
+#include "exec/executor_checks.hpp"
+
 #include <layerpipe/exec/mpi.hpp>
 #include <layerpipe/exec/threads.hpp>
 #include <layerpipe/schedule/async_pipelines.hpp>
@@ -31,6 +33,9 @@
 #include <string_view>
 #include <tuple>
 #include <vector>
+
+using layerpipe::test::check_timeline;
+using layerpipe::test::with_updates;
 
 namespace {
 
@@ -154,50 +159,8 @@ static_assert(!layerpipe::mpi_tensor<std::vector<std::string>>);  // not trivial
 static_assert(layerpipe::executor_for<layerpipe::mpi_executor, reducible_stages>);
 static_assert(layerpipe::executor_for<layerpipe::mpi_executor, net_stages>);
 
-/// The lowered schedule with one U per stage appended to its device's list.
-layerpipe::schedule with_updates(const layerpipe::schedule& s) {
-  layerpipe::schedule out = layerpipe::lower(s);
-  for (int st = 0; st < out.num_stages(); ++st)
-    out.actions[static_cast<std::size_t>(out.placement.device_of(st))].push_back(
-        layerpipe::make_action(layerpipe::action_kind::update, st));
-  return out;
-}
-
 bool same_layer(const dense_net::layer& a, const dense_net::layer& b) {
   return a.w == b.w && a.b == b.b && a.grad == b.grad;  // bitwise
-}
-
-/// Empty if every span exists once and each requirement ended before its consumer began
-/// (as tests/exec/threads.cpp checks the threads executor's timelines).
-std::string check_timeline(const layerpipe::schedule& s, const layerpipe::timeline& t) {
-  using namespace layerpipe;
-  using detail::event;
-  if (t.spans.size() != s.size()) return "span count " + std::to_string(t.spans.size());
-  std::map<std::pair<int, std::size_t>, const span*> at;
-  for (const auto& x : t.spans) {
-    if (!(x.start <= x.end)) return "negative span " + to_string(x.what);
-    if (!(s.actions[static_cast<std::size_t>(x.device)][x.step] == x.what)) return "wrong action " + to_string(x.what);
-    if (!at.emplace(std::pair{x.device, x.step}, &x).second) return "duplicate span " + to_string(x.what);
-  }
-  std::map<std::tuple<int, int, int>, const span*> product;
-  for (const auto& x : t.spans)
-    detail::for_each_half(x.what, [&](action_kind k, int st, int mb) {
-      detail::for_each_product(k, st, mb, [&](event e, int ps, int pm) { product[{static_cast<int>(e), ps, pm}] = &x; });
-    });
-  for (const auto& x : t.spans) {
-    if (x.step > 0 && at.at({x.device, x.step - 1})->end > x.start) return "device order at " + to_string(x.what);
-    std::string bad;
-    detail::for_each_half(x.what, [&](action_kind k, int st, int mb) {
-      detail::for_each_requirement(s, k, st, mb, [&](event e, int rs, int rm, const detail::transfer_edge*) {
-        auto it = product.find({static_cast<int>(e), rs, rm});
-        if (it == product.end()) bad = "missing producer for " + to_string(x.what);
-        else if (it->second->end > x.start)
-          bad = to_string(it->second->what) + " ends after " + to_string(x.what) + " starts";
-      });
-    });
-    if (!bad.empty()) return bad;
-  }
-  return "";
 }
 
 /// Rank 0 holds the whole timeline; the others their own device's spans in list order.
